@@ -1,0 +1,478 @@
+//! drift's content-addressed store: one directory per stage key, committed atomically.
+//!
+//! ```text
+//! <cache>/v1/
+//!   entries/<2 hex>/<key hex>/   manifest.json + artifact files   (immutable once renamed in)
+//!   tmp/<key>-<pid>-<n>/         staging; renamed into entries/ only when complete
+//!   slots/<hash of experiment and instance id>.json
+//!                                the key components last recorded for an instance id: read only
+//!                                to explain why an instance is stale (cargo's fingerprint sidecar)
+//! ```
+//! A directory under `entries/` with a readable manifest whose files all exist is the only thing
+//! ever treated as fresh. Paths and timings never enter keys; manifests hold timings outside them.
+
+use drift_plan::key::{output_digest, FileDigest, KeyComponents, OutputDigest, StageKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bumped when the layout or manifest format changes; old trees are simply ignored.
+pub const LAYOUT: &str = "v1";
+pub const MANIFEST: &str = "manifest.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache I/O error at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("damaged manifest {path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One artifact file of an entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub digest: FileDigest,
+    pub bytes: u64,
+}
+
+/// Everything recorded about one cache entry. Only `components` determine the key; the rest is
+/// provenance and cost, outside the key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub key: StageKey,
+    /// The instance id that produced the entry (informational; ids are not part of keys).
+    pub id: String,
+    pub components: KeyComponents,
+    pub files: BTreeMap<String, FileRecord>,
+    pub output: OutputDigest,
+    /// Cost figures (wall time, samples/s, parameter count, realised NFE): never in a key.
+    #[serde(default)]
+    pub cost: serde_json::Map<String, serde_json::Value>,
+    pub drift_version: String,
+    pub host: String,
+    pub created_unix: u64,
+}
+
+/// What was last recorded for an instance id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Slot {
+    pub id: String,
+    pub key: StageKey,
+    pub components: KeyComponents,
+}
+
+/// The last failure of an instance id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    pub id: String,
+    pub key: StageKey,
+    pub error: String,
+}
+
+/// A staging directory for one entry; dropped without commit, it is removed.
+#[derive(Debug)]
+pub struct Staging {
+    pub dir: PathBuf,
+    committed: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    /// Opens (creating) the store under `dir/v1`.
+    pub fn open(dir: &Path) -> Result<Cache, CacheError> {
+        let root = dir.join(LAYOUT);
+        for sub in ["entries", "tmp", "slots"] {
+            let p = root.join(sub);
+            fs::create_dir_all(&p).map_err(io(&p))?;
+        }
+        Ok(Cache { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn entry_dir(&self, key: &StageKey) -> PathBuf {
+        let hex = key.hex();
+        self.root.join("entries").join(&hex[..2]).join(hex)
+    }
+
+    /// The manifest of a complete entry, or None when there is none (or it is incomplete: a
+    /// missing or unreadable manifest, or a listed file that is missing or has the wrong size).
+    pub fn lookup(&self, key: &StageKey) -> Option<Manifest> {
+        let dir = self.entry_dir(key);
+        let manifest = read_manifest(&dir.join(MANIFEST)).ok()?;
+        if manifest.key != *key {
+            return None;
+        }
+        for (name, record) in &manifest.files {
+            match fs::metadata(dir.join(name)) {
+                Ok(m) if m.len() == record.bytes => {}
+                _ => return None,
+            }
+        }
+        Some(manifest)
+    }
+
+    /// Whether an entry directory exists at all (complete or not): distinguishes
+    /// "artifact missing" from "never run".
+    pub fn has_entry_dir(&self, key: &StageKey) -> bool {
+        self.entry_dir(key).exists()
+    }
+
+    /// A fresh staging directory for `key`.
+    pub fn stage(&self, key: &StageKey) -> Result<Staging, CacheError> {
+        let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{}-{n}", key.short(), std::process::id()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(Staging {
+            dir,
+            committed: false,
+        })
+    }
+
+    /// Hashes the staged files, writes the manifest and renames the directory into place.
+    /// If another process committed the same key first, its entry wins and ours is discarded.
+    pub fn commit(
+        &self,
+        mut staging: Staging,
+        id: &str,
+        components: KeyComponents,
+        cost: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Manifest, CacheError> {
+        let key = components.key();
+        let mut files = BTreeMap::new();
+        let mut names: Vec<String> = Vec::new();
+        for entry in fs::read_dir(&staging.dir).map_err(io(&staging.dir))? {
+            let entry = entry.map_err(io(&staging.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == MANIFEST {
+                continue;
+            }
+            names.push(name);
+        }
+        names.sort();
+        for name in names {
+            let path = staging.dir.join(&name);
+            let (digest, bytes) = hash_file(&path)?;
+            files.insert(name, FileRecord { digest, bytes });
+        }
+        let output = output_digest(files.iter().map(|(n, r)| (n.as_str(), &r.digest)));
+        let manifest = Manifest {
+            format: 1,
+            key,
+            id: id.to_string(),
+            components,
+            files,
+            output,
+            cost,
+            drift_version: env!("CARGO_PKG_VERSION").to_string(),
+            host: hostname(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        let manifest_path = staging.dir.join(MANIFEST);
+        write_file_synced(
+            &manifest_path,
+            serde_json::to_string_pretty(&manifest)
+                .expect("manifest serialises")
+                .as_bytes(),
+        )?;
+        let target = self.entry_dir(&key);
+        let parent = target.parent().expect("entry dir has a parent");
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        if target.exists() {
+            if self.lookup(&key).is_some() {
+                return Ok(self.lookup(&key).expect("checked"));
+            }
+            // An incomplete leftover (damaged or half-deleted): replace it.
+            fs::remove_dir_all(&target).map_err(io(&target))?;
+        }
+        match fs::rename(&staging.dir, &target) {
+            Ok(()) => {
+                staging.committed = true;
+                sync_dir(parent);
+                Ok(manifest)
+            }
+            Err(_) if self.lookup(&key).is_some() => Ok(self.lookup(&key).expect("checked")),
+            Err(e) => Err(CacheError::Io {
+                path: target,
+                source: e,
+            }),
+        }
+    }
+
+    fn slot_path(&self, experiment: &str, id: &str) -> PathBuf {
+        let mut h = blake3::Hasher::new();
+        h.update(experiment.as_bytes());
+        h.update(b"\0");
+        h.update(id.as_bytes());
+        let hex = h.finalize().to_hex();
+        self.root.join("slots").join(format!("{}.json", &hex[..32]))
+    }
+
+    pub fn read_slot(&self, experiment: &str, id: &str) -> Option<Slot> {
+        let text = fs::read_to_string(self.slot_path(experiment, id)).ok()?;
+        let slot: Slot = serde_json::from_str(&text).ok()?;
+        (slot.id == id).then_some(slot)
+    }
+
+    pub fn write_slot(&self, experiment: &str, id: &str, components: &KeyComponents) -> Result<(), CacheError> {
+        let slot = Slot {
+            id: id.to_string(),
+            key: components.key(),
+            components: components.clone(),
+        };
+        let path = self.slot_path(experiment, id);
+        write_atomic(&path, serde_json::to_string(&slot).expect("slot serialises").as_bytes())
+    }
+
+    fn failure_path(&self, experiment: &str, id: &str) -> PathBuf {
+        self.slot_path(experiment, id).with_extension("failed.json")
+    }
+
+    /// Records that an instance failed under `key` (shown by `drift status` until it succeeds).
+    pub fn write_failure(&self, experiment: &str, id: &str, key: &StageKey, error: &str) -> Result<(), CacheError> {
+        let record = Failure {
+            id: id.to_string(),
+            key: *key,
+            error: error.to_string(),
+        };
+        write_atomic(
+            &self.failure_path(experiment, id),
+            serde_json::to_string(&record).expect("failure serialises").as_bytes(),
+        )
+    }
+
+    pub fn read_failure(&self, experiment: &str, id: &str) -> Option<Failure> {
+        let text = fs::read_to_string(self.failure_path(experiment, id)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn clear_failure(&self, experiment: &str, id: &str) {
+        let _ = fs::remove_file(self.failure_path(experiment, id));
+    }
+
+    /// Every complete or incomplete entry key in the store.
+    pub fn keys(&self) -> Result<Vec<StageKey>, CacheError> {
+        let entries = self.root.join("entries");
+        let mut keys = Vec::new();
+        for shard in fs::read_dir(&entries).map_err(io(&entries))? {
+            let shard = shard.map_err(io(&entries))?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for e in fs::read_dir(&shard).map_err(io(&shard))? {
+                let e = e.map_err(io(&shard))?;
+                if let Some(k) = StageKey::from_hex(&e.file_name().to_string_lossy()) {
+                    keys.push(k);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Size in bytes of an entry's directory.
+    pub fn entry_size(&self, key: &StageKey) -> u64 {
+        let dir = self.entry_dir(key);
+        fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Removes an entry: first renamed out of `entries/` so that no reader sees it half-deleted.
+    pub fn remove(&self, key: &StageKey) -> Result<(), CacheError> {
+        let dir = self.entry_dir(key);
+        let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let trash = self
+            .root
+            .join("tmp")
+            .join(format!("gc-{}-{}-{n}", key.short(), std::process::id()));
+        fs::rename(&dir, &trash).map_err(io(&dir))?;
+        fs::remove_dir_all(&trash).map_err(io(&trash))
+    }
+}
+
+pub fn read_manifest(path: &Path) -> Result<Manifest, CacheError> {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| CacheError::Manifest {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// blake3 of a file, streaming; large files are hashed with rayon.
+pub fn hash_file(path: &Path) -> Result<(FileDigest, u64), CacheError> {
+    let mut file = fs::File::open(path).map_err(io(path))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    let mut hasher = blake3::Hasher::new();
+    if len >= 1 << 24 {
+        let mut buf = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut buf).map_err(io(path))?;
+        hasher.update_rayon(&buf);
+    } else {
+        let mut buf = [0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf).map_err(io(path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+    Ok((FileDigest(*hasher.finalize().as_bytes()), len))
+}
+
+/// Writes a file through a temporary sibling and a rename, so readers see all or nothing.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
+    write_file_synced(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let mut f = fs::File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drift_plan::key::KeyInput;
+
+    fn comps(x: u64) -> KeyComponents {
+        KeyComponents {
+            kind: "data".into(),
+            version: 1,
+            params: serde_json::json!({ "x": x }),
+            experiment_seed: 0,
+            device: None,
+            dtype: None,
+            inputs: Vec::<KeyInput>::new(),
+        }
+    }
+
+    fn tempdir() -> PathBuf {
+        let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("drift-cache-test-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn commit_then_lookup() {
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let c = comps(1);
+        let key = c.key();
+        assert!(cache.lookup(&key).is_none());
+        let staging = cache.stage(&key).unwrap();
+        fs::write(staging.dir.join("a.bin"), b"hello").unwrap();
+        let m = cache.commit(staging, "data.x", c, Default::default()).unwrap();
+        assert_eq!(m.files["a.bin"].bytes, 5);
+        let again = cache.lookup(&key).unwrap();
+        assert_eq!(again.output, m.output);
+        assert_eq!(cache.keys().unwrap(), vec![key]);
+        // No staging leftovers.
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dropped_staging_leaves_nothing() {
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let key = comps(2).key();
+        {
+            let staging = cache.stage(&key).unwrap();
+            fs::write(staging.dir.join("half"), b"x").unwrap();
+        }
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+        assert!(cache.lookup(&key).is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncated_file_is_not_fresh() {
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let c = comps(3);
+        let key = c.key();
+        let staging = cache.stage(&key).unwrap();
+        fs::write(staging.dir.join("a.bin"), b"hello").unwrap();
+        cache.commit(staging, "data.x", c, Default::default()).unwrap();
+        fs::write(cache.entry_dir(&key).join("a.bin"), b"hel").unwrap();
+        assert!(cache.lookup(&key).is_none());
+        assert!(cache.has_entry_dir(&key));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn slots_round_trip() {
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let c = comps(4);
+        cache.write_slot("exp", "data.x", &c).unwrap();
+        let s = cache.read_slot("exp", "data.x").unwrap();
+        assert_eq!(s.key, c.key());
+        assert!(cache.read_slot("exp", "data.y").is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

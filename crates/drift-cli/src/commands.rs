@@ -1,0 +1,519 @@
+//! One function per subcommand: load and plan the spec, talk to the cache, print results.
+
+use crate::exit;
+use crate::progress::Reporter;
+use crate::SpecArgs;
+use anyhow::{Context, Result};
+use drift_cache::Cache;
+use drift_exec::{Record, RunOptions, State};
+use drift_nn::{ComputeDevice, DeviceRequest};
+use drift_plan::{Plan, PlanOptions};
+use drift_spec::schema::{spec_file_schema, stage_schema};
+use drift_spec::{Spec, StageKind, StageParams};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A failure already rendered for the user, with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure {
+            code: exit::ENVIRONMENT,
+            message: format!("error: {e:#}"),
+        }
+    }
+}
+
+fn finish(result: Result<u8, Failure>) -> u8 {
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            let msg = f.message.trim_end();
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
+            f.code
+        }
+    }
+}
+
+fn invalid(message: String) -> Failure {
+    Failure {
+        code: exit::INVALID,
+        message,
+    }
+}
+
+/// Jobs default to the cores; threads per job to cores / jobs (toolchain.md: a training step
+/// with more threads than free cores collapses, so never oversubscribe by default).
+pub fn parallelism(jobs: Option<usize>, threads: Option<usize>) -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = jobs.unwrap_or(cores).max(1);
+    let threads = threads.unwrap_or((cores / jobs).max(1)).max(1);
+    (jobs, threads)
+}
+
+struct Loaded {
+    spec: Spec,
+    plan: Plan,
+    device: ComputeDevice,
+}
+
+fn load(args: &SpecArgs) -> Result<Loaded, Failure> {
+    let spec = drift_spec::load(&args.spec, &args.overrides).map_err(|e| match e {
+        drift_spec::SpecError::Io { .. } => Failure {
+            code: exit::ENVIRONMENT,
+            message: format!("error: {e}"),
+        },
+        invalid_spec => invalid(invalid_spec.to_string()),
+    })?;
+    let device_name = args.device.clone().unwrap_or_else(|| spec.experiment.device.clone());
+    let request: DeviceRequest = device_name
+        .parse()
+        .map_err(|e| invalid(format!("error: --device: {e}")))?;
+    let device = ComputeDevice::resolve(request).map_err(|e| Failure {
+        code: exit::ENVIRONMENT,
+        message: format!("error: {e}"),
+    })?;
+    let options = PlanOptions {
+        device_class: device.class().to_string(),
+        max_instances: args.max_instances,
+    };
+    let plan = drift_plan::build(&spec, &options).map_err(|e| invalid(e.to_string()))?;
+    Ok(Loaded { spec, plan, device })
+}
+
+fn open_cache(dir: &Path) -> Result<Cache, Failure> {
+    Cache::open(dir).map_err(|e| Failure {
+        code: exit::ENVIRONMENT,
+        message: format!("error: cannot open cache {}: {e}", dir.display()),
+    })
+}
+
+fn json_records(records: &[Record]) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({ "instances": records }))
+        .expect("records serialise")
+}
+
+pub fn run(cache_dir: &Path, args: &SpecArgs, jobs: usize, force: &[String], keep_going: bool, json: bool) -> u8 {
+    finish((|| {
+        let loaded = load(args)?;
+        let cache = open_cache(cache_dir)?;
+        let mut forced = Vec::new();
+        for f in force {
+            let selected = loaded.plan.select(f);
+            if selected.is_empty() {
+                return Err(invalid(format!(
+                    "error: --force {f}: no instance or stage matches\n  = help: give an id from `drift status`, a stage like `train.fm`, or `train.fm[seed=0]`"
+                )));
+            }
+            forced.extend(selected);
+        }
+        let executor = drift_stages::StageExecutor {
+            device: loaded.device.clone(),
+        };
+        let reporter = Reporter::new(loaded.plan.instances.len());
+        let started = std::time::Instant::now();
+        let options = RunOptions {
+            force: forced,
+            jobs,
+            keep_going,
+        };
+        let records = drift_exec::run(&loaded.plan, &cache, &executor, &reporter, &options);
+        reporter.finish();
+        let count = |s: State| records.iter().filter(|r| r.state == s).count();
+        let (failed, skipped) = (count(State::Failed), count(State::Skipped));
+        eprintln!(
+            "{} instances: {} executed, {} cached, {failed} failed, {skipped} skipped in {:.1} s ({jobs} jobs x {} threads, {})",
+            records.len(),
+            count(State::Executed),
+            count(State::Cached),
+            started.elapsed().as_secs_f64(),
+            std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "?".into()),
+            loaded.device.label(),
+        );
+        for r in records.iter().filter(|r| r.state == State::Failed) {
+            eprintln!("failed: {}: {}", r.id, r.error.as_deref().unwrap_or(""));
+        }
+        if json {
+            println!("{}", json_records(&records));
+        } else {
+            print_tables(&loaded, &cache, drift_report::Format::Terminal, None)?;
+        }
+        Ok(if failed + skipped > 0 { exit::FAILED } else { exit::OK })
+    })())
+}
+
+pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
+    finish((|| {
+        let loaded = load(args)?;
+        let cache = open_cache(cache_dir)?;
+        let records = drift_exec::status(&loaded.plan, &cache);
+        if json {
+            println!("{}", json_records(&records));
+            return Ok(exit::OK);
+        }
+        let mut out = std::io::stdout().lock();
+        let width = records.iter().map(|r| r.id.len()).max().unwrap_or(0);
+        for r in &records {
+            let reasons: Vec<String> = r.reasons.iter().map(|x| x.to_string()).collect();
+            let mut line = format!("{:<6} {:<width$}", r.state.name(), r.id);
+            if !reasons.is_empty() {
+                line.push_str("  ");
+                line.push_str(&reasons.join("; "));
+            }
+            if let Some(e) = &r.error {
+                line.push_str(&format!("  error: {e}"));
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        let count = |s: State| records.iter().filter(|r| r.state == s).count();
+        let _ = writeln!(
+            out,
+            "{} instances: {} fresh, {} stale, {} failed",
+            records.len(),
+            count(State::Fresh),
+            count(State::Stale),
+            count(State::Failed)
+        );
+        Ok(exit::OK)
+    })())
+}
+
+pub fn check(args: &SpecArgs) -> u8 {
+    finish((|| {
+        let loaded = load(args)?;
+        let mut per_kind = Vec::new();
+        for kind in StageKind::ALL {
+            let n = loaded.plan.instances.iter().filter(|i| i.kind == *kind).count();
+            if n > 0 {
+                per_kind.push(format!("{n} {}", kind.name()));
+            }
+        }
+        println!(
+            "ok: {} ({} stages, {} instances: {})",
+            args.spec.display(),
+            loaded.spec.stages.len(),
+            loaded.plan.instances.len(),
+            per_kind.join(", ")
+        );
+        Ok(exit::OK)
+    })())
+}
+
+pub fn show(cache_dir: &Path, args: &SpecArgs, id: &str) -> u8 {
+    finish((|| {
+        let loaded = load(args)?;
+        let cache = open_cache(cache_dir)?;
+        let Some(ix) = loaded.plan.find(id) else {
+            let ids: Vec<&str> = loaded.plan.instances.iter().map(|i| i.id.as_str()).collect();
+            let hint = drift_spec::diagnostic::did_you_mean(id, ids.iter().copied());
+            return Err(invalid(format!(
+                "error: no instance `{id}` in {}{hint}\n  = help: `drift status {}` lists every id",
+                args.spec.display(),
+                args.spec.display()
+            )));
+        };
+        let records = drift_exec::status(&loaded.plan, &cache);
+        let record = &records[ix.index()];
+        let inst = loaded.plan.get(ix);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "id:      {}", inst.id);
+        for alias in &inst.aliases {
+            let _ = writeln!(out, "alias:   {alias}");
+        }
+        let _ = writeln!(out, "kind:    {}", inst.kind.name());
+        let _ = writeln!(out, "stage:   {}", inst.stage);
+        let _ = writeln!(out, "state:   {}", record.state.name());
+        for r in &record.reasons {
+            let _ = writeln!(out, "reason:  {r}");
+        }
+        match record.key {
+            None => {
+                let _ = writeln!(out, "key:     (unknown until its inputs are computed)");
+            }
+            Some(key) => {
+                let _ = writeln!(out, "key:     {key}");
+                let digests: Vec<_> = inst
+                    .inputs
+                    .iter()
+                    .filter_map(|i| records[i.node.index()].output)
+                    .collect();
+                let comps = inst.key_components(&loaded.plan, &digests);
+                let _ = writeln!(
+                    out,
+                    "key components:\n{}",
+                    indent(&serde_json::to_string_pretty(&comps).expect("serialises"))
+                );
+                let dir = cache.entry_dir(&key);
+                let _ = writeln!(out, "entry:   {}", absolute(&dir).display());
+                if let Some(m) = cache.lookup(&key) {
+                    let _ = writeln!(out, "manifest: {}", absolute(&dir.join(drift_cache::MANIFEST)).display());
+                    let _ = writeln!(out, "output digest: {}", m.output);
+                    for (name, file) in &m.files {
+                        let _ = writeln!(out, "artifact: {}  ({} bytes, blake3 {})", absolute(&dir.join(name)).display(), file.bytes, file.digest.short());
+                    }
+                    if !m.cost.is_empty() {
+                        let _ = writeln!(out, "cost (not reproducible):");
+                        for (k, v) in &m.cost {
+                            let _ = writeln!(out, "  {k}: {v}");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(exit::OK)
+    })())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>) -> u8 {
+    finish((|| {
+        let loaded = load(args)?;
+        let cache = open_cache(cache_dir)?;
+        if format == "parquet" {
+            let out = out.ok_or_else(|| invalid("error: --format parquet needs --out FILE".into()))?;
+            return print_tables(&loaded, &cache, drift_report::Format::Markdown, Some(out));
+        }
+        let format = drift_report::Format::from_name(format).map_err(|e| invalid(format!("error: --format: {e}")))?;
+        match out {
+            None => print_tables(&loaded, &cache, format, None),
+            Some(path) => {
+                let text = render_tables(&loaded, &cache, format)?;
+                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+                Ok(exit::OK)
+            }
+        }
+    })())
+}
+
+/// Prints every report (or writes Parquet files when `parquet_out` is given). Tables are built
+/// from the current plan, so labels always use today's stage names.
+fn print_tables(loaded: &Loaded, cache: &Cache, format: drift_report::Format, parquet_out: Option<&Path>) -> Result<u8, Failure> {
+    if let Some(out) = parquet_out {
+        for (name, table) in build_tables(loaded, cache)? {
+            let path = PathBuf::from(out.to_string_lossy().replace("{report}", &name));
+            drift_report::write_parquet(&table, &path).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(exit::OK);
+    }
+    let text = render_tables(loaded, cache, format)?;
+    print!("{text}");
+    Ok(exit::OK)
+}
+
+fn render_tables(loaded: &Loaded, cache: &Cache, format: drift_report::Format) -> Result<String, Failure> {
+    let mut text = String::new();
+    for (name, table) in build_tables(loaded, cache)? {
+        text.push_str(&drift_report::render(&table, &format!("report.{name}"), format));
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+fn build_tables(loaded: &Loaded, cache: &Cache) -> Result<Vec<(String, drift_report::Table)>, Failure> {
+    let records = drift_exec::status(&loaded.plan, cache);
+    let mut tables = Vec::new();
+    for (i, inst) in loaded.plan.instances.iter().enumerate() {
+        let StageParams::Report(params) = &inst.params else { continue };
+        if records[i].state != State::Fresh {
+            return Err(Failure {
+                code: exit::FAILED,
+                message: format!(
+                    "error: {} is not computed yet ({})\n  = help: run `drift run {}` first",
+                    inst.id,
+                    records[i].reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "),
+                    loaded.spec.sources.spec_path.display()
+                ),
+            });
+        }
+        let mut inputs = Vec::new();
+        for input in &inst.inputs {
+            let key = records[input.node.index()].key.expect("inputs of a fresh report are fresh");
+            inputs.push((input.node, cache.entry_dir(&key)));
+        }
+        let borrowed: Vec<(drift_plan::NodeIndex, &Path)> = inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
+        let rows = drift_stages::report_records(&loaded.plan, &borrowed).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+        let cfg = drift_stages::report_config(params, &rows);
+        let table = drift_report::build_table(&rows, &cfg).map_err(|e| Failure {
+            code: exit::INVALID,
+            message: format!("error: {}: {e}", inst.id),
+        })?;
+        tables.push((inst.stage.clone(), table));
+    }
+    Ok(tables)
+}
+
+pub fn gc(cache_dir: &Path, specs: &[PathBuf], dry_run: bool) -> u8 {
+    finish((|| {
+        let cache = open_cache(cache_dir)?;
+        let mut keep = std::collections::HashSet::new();
+        for spec in specs {
+            let args = SpecArgs {
+                spec: spec.clone(),
+                overrides: Vec::new(),
+                device: None,
+                max_instances: None,
+            };
+            let loaded = load(&args)?;
+            for r in drift_exec::status(&loaded.plan, &cache) {
+                if let Some(k) = r.key {
+                    keep.insert(k);
+                }
+            }
+        }
+        let mut removed = 0usize;
+        let mut bytes = 0u64;
+        for key in cache.keys().context("listing cache entries")? {
+            if keep.contains(&key) {
+                continue;
+            }
+            let size = cache.entry_size(&key);
+            let id = drift_cache::read_manifest(&cache.entry_dir(&key).join(drift_cache::MANIFEST))
+                .map(|m| m.id)
+                .unwrap_or_else(|_| "(incomplete entry)".into());
+            if dry_run {
+                println!("would remove {}  {id}  ({size} bytes)", key.short());
+            } else {
+                cache.remove(&key).context("removing an entry")?;
+                println!("removed {}  {id}  ({size} bytes)", key.short());
+            }
+            removed += 1;
+            bytes += size;
+        }
+        println!(
+            "{} {removed} entries ({:.1} MB); kept {}",
+            if dry_run { "would remove" } else { "removed" },
+            bytes as f64 / 1e6,
+            keep.len()
+        );
+        Ok(exit::OK)
+    })())
+}
+
+pub fn list(what: &str) -> u8 {
+    let mut out = String::new();
+    let docs = |kind: StageKind, tag: &str, name: &str| {
+        let mut s = String::new();
+        for p in stage_schema(kind).params_for(Some((tag, name))) {
+            let common = stage_schema(kind).params_for(None).iter().any(|c| c.name == p.name);
+            if common {
+                continue;
+            }
+            s.push_str(&param_line(&p));
+        }
+        s
+    };
+    match what {
+        "generators" => {
+            let recipes = drift_data::catalogue();
+            for (name, doc) in stage_schema(StageKind::Data).variants() {
+                out.push_str(&format!("{name}\n    {doc}\n"));
+                out.push_str(&docs(StageKind::Data, "generator", &name));
+                if let Some(info) = recipes.iter().find(|g| g.name == name) {
+                    out.push_str(&format!("    variants (default {}):\n", info.default_variant));
+                    for (v, recipe) in &info.variants {
+                        out.push_str(&format!("      {v:<16} {recipe}\n"));
+                    }
+                }
+            }
+            out.push_str("\nparameters of every data stage:\n");
+            for p in stage_schema(StageKind::Data).params_for(None) {
+                out.push_str(&param_line(&p));
+            }
+        }
+        "methods" => {
+            for (name, doc) in stage_schema(StageKind::Train).variants() {
+                out.push_str(&format!("{name}\n    {doc}\n"));
+                out.push_str(&docs(StageKind::Train, "method", &name));
+            }
+            out.push_str("\nparameters of every train stage:\n");
+            for p in stage_schema(StageKind::Train).params_for(None) {
+                out.push_str(&param_line(&p));
+            }
+        }
+        "metrics" => {
+            for m in drift_metrics::catalogue() {
+                out.push_str(&format!("{}\n    {}\n", m.name, m.definition));
+                for (p, d) in m.params {
+                    out.push_str(&format!("    {p}: {d}\n"));
+                }
+            }
+        }
+        "solvers" => {
+            for s in drift_spec::params::Solver::ALL {
+                out.push_str(&format!(
+                    "{:<6} {} network evaluation(s) per step; `nfe` must be a multiple of it\n",
+                    s.name(),
+                    s.evals_per_step()
+                ));
+            }
+            for (name, summary) in drift_nn::solver_catalogue() {
+                out.push_str(&format!("    {name}: {summary}\n"));
+            }
+        }
+        _ => unreachable!("clap restricts the values"),
+    }
+    print!("{out}");
+    exit::OK
+}
+
+fn param_line(p: &drift_spec::schema::ParamDoc) -> String {
+    let default = match (&p.default, p.required) {
+        (Some(d), _) => format!(" = {d}"),
+        (None, true) => " (required)".into(),
+        (None, false) => String::new(),
+    };
+    format!("    {}{default}  [{}]  {}\n", p.name, p.ty, p.description)
+}
+
+pub fn schema(out: &Path, check: bool) -> u8 {
+    let text = schema_text();
+    if check {
+        return match std::fs::read_to_string(out) {
+            Ok(current) if current == text => {
+                println!("{} is current", out.display());
+                exit::OK
+            }
+            _ => {
+                eprintln!(
+                    "error: {} is stale or missing\n  = help: regenerate it with `drift schema --out {}`",
+                    out.display(),
+                    out.display()
+                );
+                exit::FAILED
+            }
+        };
+    }
+    if let Some(parent) = out.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    match std::fs::write(out, text) {
+        Ok(()) => {
+            println!("wrote {}", out.display());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: writing {}: {e}", out.display());
+            exit::ENVIRONMENT
+        }
+    }
+}
+
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&spec_file_schema()).expect("schema serialises");
+    text.push('\n');
+    text
+}

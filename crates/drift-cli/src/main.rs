@@ -1,0 +1,167 @@
+//! The `drift` binary: command-line parsing, exit codes, and wiring of spec -> plan -> cache ->
+//! executor. All logic lives in the library crates; this file only connects them.
+
+mod commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: u8 = 0;
+    /// A run finished with failed (or skipped) instances, or a requested result is not computed.
+    pub const FAILED: u8 = 1;
+    /// The spec or the command line is invalid; nothing ran.
+    pub const INVALID: u8 = 2;
+    /// An environment error: unreadable files, a broken cache, a device that is not available.
+    pub const ENVIRONMENT: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(name = "drift", version, about = "Declarative, cached experiments on dynamics-based generative models")]
+struct Cli {
+    /// Cache directory (entries live under DIR/v1/).
+    #[arg(long, global = true, env = "DRIFT_CACHE", default_value = "cache")]
+    cache: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Arguments shared by every command that reads a spec.
+#[derive(clap::Args, Clone)]
+pub struct SpecArgs {
+    /// The spec file (TOML).
+    pub spec: PathBuf,
+    /// Override a spec value: `--set train.fm.lr=2e-3` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Device for train/sample stages: cpu, cuda, cuda:N or auto (overrides experiment.device).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Refuse specs that expand to more instances than this (overrides experiment.max_instances).
+    #[arg(long)]
+    pub max_instances: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every stale instance of a spec, then print its reports.
+    Run {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Instances run at the same time (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Compute threads per instance (default: cores / jobs, at least 1).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Rerun these instances (an id, `KIND.NAME`, or `KIND.NAME[axis=value]`) even when fresh;
+        /// their dependents rerun only if the forced outputs change.
+        #[arg(long, value_name = "ID_OR_STAGE")]
+        force: Vec<String>,
+        /// Keep starting independent instances after a failure.
+        #[arg(long)]
+        keep_going: bool,
+        /// Print one JSON object with every instance's outcome on stdout (no tables).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which instances are fresh, stale or failed, and why.
+    Status {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a spec and report every problem at once.
+    Check {
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
+    /// Print an instance's key components, state, and the paths of its artifacts.
+    Show {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// The instance id, e.g. `train.fm[data=moons,seed=0]`.
+        id: String,
+    },
+    /// Print the reports of a spec (computed by `drift run`).
+    Table {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// md, csv, json, parquet or terminal.
+        #[arg(long, default_value = "terminal")]
+        format: String,
+        /// Write to this file instead of stdout (required for parquet; one report per file:
+        /// `{report}` in the name is replaced by the report's name).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Remove cache entries that none of the given specs reach.
+    Gc {
+        /// Specs whose entries to keep.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+        /// List what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the available methods, generators, metrics or solvers with their parameters.
+    List {
+        #[arg(value_parser = ["methods", "generators", "metrics", "solvers"])]
+        what: String,
+    },
+    /// Write the JSON Schema of spec files (generated from the parameter types).
+    Schema {
+        /// Where to write it.
+        #[arg(long, default_value = "schemas/drift-spec.schema.json")]
+        out: PathBuf,
+        /// Only check that the file is current; exit 1 if not.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run {
+            spec,
+            jobs,
+            threads,
+            force,
+            keep_going,
+            json,
+        } => {
+            let (jobs, threads) = commands::parallelism(jobs, threads);
+            set_compute_threads(threads);
+            commands::run(&cli.cache, &spec, jobs, &force, keep_going, json)
+        }
+        Command::Status { spec, json } => commands::status(&cli.cache, &spec, json),
+        Command::Check { spec } => commands::check(&spec),
+        Command::Show { spec, id } => commands::show(&cli.cache, &spec, &id),
+        Command::Table { spec, format, out } => {
+            commands::table(&cli.cache, &spec, &format, out.as_deref())
+        }
+        Command::Gc { specs, dry_run } => commands::gc(&cli.cache, &specs, dry_run),
+        Command::List { what } => commands::list(&what),
+        Command::Schema { out, check } => commands::schema(&out, check),
+    };
+    ExitCode::from(code)
+}
+
+/// candle reads `RAYON_NUM_THREADS` on every matrix product and rayon when its pool starts, so
+/// the thread count per instance is decided here, once, before any thread exists.
+#[allow(unsafe_code)]
+fn set_compute_threads(threads: usize) {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return; // the user's explicit choice wins
+    }
+    // SAFETY: called at the start of `main`, before this process starts any thread, so no other
+    // thread can read the environment concurrently.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+}

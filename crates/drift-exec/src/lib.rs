@@ -1,0 +1,454 @@
+//! drift's executor layer: decides which instances are fresh (status), and runs the stale ones
+//! in dependency order on a pool of workers. The cache check wraps the [`Executor`], which only
+//! knows how to compute one instance into a staging directory; it never sees the cache.
+
+pub mod reason;
+
+use drift_cache::{Cache, CacheError, Manifest};
+use drift_plan::key::{KeyComponents, OutputDigest, StageKey};
+use drift_plan::{Instance, Plan};
+use drift_plan::NodeIndex;
+pub use reason::Reason;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// An input of a job: the upstream instance and its committed cache entry.
+pub struct JobInput<'a> {
+    pub role: &'a str,
+    pub instance: &'a Instance,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Everything an executor needs to compute one instance.
+pub struct Job<'a> {
+    pub plan: &'a Plan,
+    pub ix: NodeIndex,
+    pub instance: &'a Instance,
+    pub inputs: Vec<JobInput<'a>>,
+    /// Write every artifact here (flat files); it becomes the cache entry when complete.
+    pub out_dir: &'a Path,
+    pub key: StageKey,
+}
+
+impl Job<'_> {
+    pub fn input(&self, role: &str) -> Option<&JobInput<'_>> {
+        self.inputs.iter().find(|i| i.role == role)
+    }
+}
+
+/// Figures about a finished computation that stay out of the key (timings, throughput).
+pub type Cost = serde_json::Map<String, serde_json::Value>;
+
+/// A failed computation, with a message that names what went wrong.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecError(pub String);
+
+/// Computes stage instances. Implementations must write only into `job.out_dir`.
+pub trait Executor: Sync {
+    fn execute(&self, job: &Job<'_>, progress: &dyn Progress) -> Result<Cost, ExecError>;
+}
+
+/// Receives live progress (implemented by the CLI's progress bars).
+pub trait Progress: Sync {
+    fn started(&self, _ix: NodeIndex, _id: &str) {}
+    fn step(&self, _ix: NodeIndex, _step: u64, _steps: u64, _loss: Option<f32>) {}
+    fn finished(&self, _ix: NodeIndex, _record: &Record) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Per-instance progress bound to one instance, handed to executors.
+pub struct InstanceProgress<'a> {
+    pub ix: NodeIndex,
+    pub sink: &'a dyn Progress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Fresh,
+    Stale,
+    Failed,
+    Executed,
+    Cached,
+    Skipped,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Fresh => "fresh",
+            State::Stale => "stale",
+            State::Failed => "failed",
+            State::Executed => "executed",
+            State::Cached => "cached",
+            State::Skipped => "skipped",
+        }
+    }
+}
+
+/// The outcome of one instance in `status` or `run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub id: String,
+    pub kind: String,
+    pub stage: String,
+    pub coords: serde_json::Map<String, serde_json::Value>,
+    pub state: State,
+    pub reasons: Vec<Reason>,
+    pub key: Option<StageKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub output: Option<OutputDigest>,
+    #[serde(skip)]
+    pub elapsed: Option<Duration>,
+}
+
+impl Record {
+    fn new(inst: &Instance, state: State) -> Record {
+        Record {
+            id: inst.id.clone(),
+            kind: inst.kind.name().into(),
+            stage: inst.stage.clone(),
+            coords: inst
+                .coords
+                .iter()
+                .map(|c| (c.name.clone(), serde_json::Value::String(c.value.clone())))
+                .collect(),
+            state,
+            reasons: Vec::new(),
+            key: None,
+            error: None,
+            output: None,
+            elapsed: None,
+        }
+    }
+}
+
+/// The reasons an instance with known key components has no usable entry.
+fn stale_reasons(cache: &Cache, experiment: &str, inst: &Instance, comps: &KeyComponents, key: &StageKey) -> Vec<Reason> {
+    match cache.read_slot(experiment, &inst.id) {
+        Some(slot) if slot.key == *key => vec![Reason::ArtifactMissing],
+        Some(slot) => reason::explain(&slot.components, comps),
+        None if cache.has_entry_dir(key) => vec![Reason::ArtifactMissing],
+        None => vec![Reason::NeverRun],
+    }
+}
+
+/// Reasons for an instance whose key is unknown because inputs are stale: its own parameter
+/// changes (when something was recorded before) plus `upstream stale` per stale input.
+fn unknown_key_reasons(cache: &Cache, plan: &Plan, inst: &Instance, stale_inputs: &[NodeIndex]) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if let Some(slot) = cache.read_slot(&plan.experiment_name, &inst.id) {
+        reasons.extend(reason::param_changes(&slot.components.params, &inst.semantic));
+    }
+    for ix in stale_inputs {
+        reasons.push(Reason::UpstreamStale {
+            input: plan.get(*ix).id.clone(),
+        });
+    }
+    reasons
+}
+
+/// `drift status`: what a run would do, without running anything.
+pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
+    let mut records: Vec<Record> = Vec::with_capacity(plan.instances.len());
+    for inst in &plan.instances {
+        let mut digests = Vec::with_capacity(inst.inputs.len());
+        let mut stale_inputs = Vec::new();
+        for input in &inst.inputs {
+            match records[input.node.index()].output {
+                Some(d) => digests.push(d),
+                None => stale_inputs.push(input.node),
+            }
+        }
+        let mut record = Record::new(inst, State::Stale);
+        if !stale_inputs.is_empty() {
+            record.reasons = unknown_key_reasons(cache, plan, inst, &stale_inputs);
+            records.push(record);
+            continue;
+        }
+        let comps = inst.key_components(plan, &digests);
+        let key = comps.key();
+        record.key = Some(key);
+        if let Some(m) = cache.lookup(&key) {
+            record.state = State::Fresh;
+            record.output = Some(m.output);
+        } else if let Some(f) = cache.read_failure(&plan.experiment_name, &inst.id).filter(|f| f.key == key) {
+            record.state = State::Failed;
+            record.error = Some(f.error);
+            record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
+        } else {
+            record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
+        }
+        records.push(record);
+    }
+    records
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Instances to recompute even when fresh.
+    pub force: Vec<NodeIndex>,
+    /// Concurrent instances.
+    pub jobs: usize,
+    /// Keep starting independent instances after a failure.
+    pub keep_going: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// Runs every stale instance (and forced ones) in dependency order; returns one record per
+/// instance in plan order.
+pub fn run(
+    plan: &Plan,
+    cache: &Cache,
+    executor: &dyn Executor,
+    progress: &dyn Progress,
+    options: &RunOptions,
+) -> Vec<Record> {
+    let n = plan.instances.len();
+    let mut forced = vec![false; n];
+    for f in &options.force {
+        forced[f.index()] = true;
+    }
+    let shared = Shared {
+        queue: Mutex::new(Queue {
+            ready: VecDeque::new(),
+            closed: false,
+        }),
+        wake: Condvar::new(),
+    };
+    let mut records: Vec<Option<Record>> = vec![None; n];
+    let mut waiting: Vec<usize> = plan.instances.iter().map(|i| i.inputs.len()).collect();
+    let (done_tx, done_rx) = mpsc::channel::<(NodeIndex, Record, Option<Manifest>)>();
+    let outputs: Arc<Mutex<Vec<Option<Manifest>>>> = Arc::new(Mutex::new(vec![None; n]));
+    {
+        let mut q = shared.queue.lock().expect("queue lock");
+        for (i, w) in waiting.iter().enumerate() {
+            if *w == 0 {
+                q.ready.push_back(NodeIndex::new(i));
+            }
+        }
+    }
+    let jobs = options.jobs.max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let done_tx = done_tx.clone();
+            let shared = &shared;
+            let outputs = Arc::clone(&outputs);
+            let forced = &forced;
+            scope.spawn(move || {
+                while let Some(ix) = shared.next() {
+                    let inputs: Vec<Manifest> = {
+                        let outs = outputs.lock().expect("outputs lock");
+                        plan.get(ix)
+                            .inputs
+                            .iter()
+                            .map(|i| outs[i.node.index()].clone().expect("inputs are done"))
+                            .collect()
+                    };
+                    let (record, manifest) = run_one(plan, cache, executor, progress, ix, inputs, forced[ix.index()]);
+                    if done_tx.send((ix, record, manifest)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut remaining = n;
+        let mut aborted = false;
+        while remaining > 0 {
+            let Ok((ix, record, manifest)) = done_rx.recv() else { break };
+            remaining -= 1;
+            progress.finished(ix, &record);
+            let failed = record.state == State::Failed;
+            outputs.lock().expect("outputs lock")[ix.index()] = manifest;
+            records[ix.index()] = Some(record);
+            if failed {
+                // Every dependent is skipped, transitively.
+                for d in plan.dependents(ix) {
+                    if records[d.index()].is_none() {
+                        let mut r = Record::new(plan.get(d), State::Skipped);
+                        r.reasons.push(Reason::UpstreamFailed {
+                            input: plan.get(ix).id.clone(),
+                        });
+                        progress.finished(d, &r);
+                        records[d.index()] = Some(r);
+                        remaining -= 1;
+                        waiting[d.index()] = usize::MAX;
+                    }
+                }
+                if !options.keep_going {
+                    aborted = true;
+                    let mut q = shared.queue.lock().expect("queue lock");
+                    for pending in q.ready.drain(..) {
+                        if records[pending.index()].is_none() {
+                            let mut r = Record::new(plan.get(pending), State::Skipped);
+                            r.error = Some("not started: an earlier instance failed (use --keep-going to continue)".into());
+                            records[pending.index()] = Some(r);
+                            remaining -= 1;
+                        }
+                    }
+                }
+                continue;
+            }
+            let mut newly = Vec::new();
+            for d in plan.graph.neighbors(ix) {
+                let w = &mut waiting[d.index()];
+                if *w == usize::MAX {
+                    continue;
+                }
+                *w -= 1;
+                if *w == 0 {
+                    newly.push(d);
+                }
+            }
+            newly.sort();
+            if aborted {
+                for d in newly {
+                    if records[d.index()].is_none() {
+                        let mut r = Record::new(plan.get(d), State::Skipped);
+                        r.error = Some("not started: an earlier instance failed (use --keep-going to continue)".into());
+                        records[d.index()] = Some(r);
+                        remaining -= 1;
+                    }
+                }
+            } else if !newly.is_empty() {
+                let mut q = shared.queue.lock().expect("queue lock");
+                q.ready.extend(newly);
+                shared.wake.notify_all();
+            }
+        }
+        // Anything never reached (after an abort) is skipped.
+        for (i, r) in records.iter_mut().enumerate() {
+            if r.is_none() {
+                let mut rec = Record::new(&plan.instances[i], State::Skipped);
+                rec.error = Some("not started: an earlier instance failed (use --keep-going to continue)".into());
+                *r = Some(rec);
+            }
+        }
+        shared.close();
+    });
+    records.into_iter().map(|r| r.expect("every instance has a record")).collect()
+}
+
+struct Queue {
+    ready: VecDeque<NodeIndex>,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn next(&self) -> Option<NodeIndex> {
+        let mut q = self.queue.lock().expect("queue lock");
+        loop {
+            if let Some(ix) = q.ready.pop_front() {
+                return Some(ix);
+            }
+            if q.closed {
+                return None;
+            }
+            q = self.wake.wait(q).expect("queue lock");
+        }
+    }
+
+    fn close(&self) {
+        self.queue.lock().expect("queue lock").closed = true;
+        self.wake.notify_all();
+    }
+}
+
+/// The cache wrapper around the executor for one instance.
+fn run_one(
+    plan: &Plan,
+    cache: &Cache,
+    executor: &dyn Executor,
+    progress: &dyn Progress,
+    ix: NodeIndex,
+    inputs: Vec<Manifest>,
+    forced: bool,
+) -> (Record, Option<Manifest>) {
+    let inst = plan.get(ix);
+    let digests: Vec<OutputDigest> = inputs.iter().map(|m| m.output).collect();
+    let comps = inst.key_components(plan, &digests);
+    let key = comps.key();
+    let mut record = Record::new(inst, State::Cached);
+    record.key = Some(key);
+    let experiment = &plan.experiment_name;
+    if !forced && let Some(m) = cache.lookup(&key) {
+        record.output = Some(m.output);
+        let _ = cache.write_slot(experiment, &inst.id, &comps);
+        return (record, Some(m));
+    }
+    record.reasons = if forced {
+        vec![Reason::Forced]
+    } else {
+        stale_reasons(cache, experiment, inst, &comps, &key)
+    };
+    progress.started(ix, &inst.id);
+    let started = Instant::now();
+    let result = (|| -> Result<Manifest, ExecError> {
+        let staging = cache.stage(&key).map_err(|e| ExecError(e.to_string()))?;
+        let job = Job {
+            plan,
+            ix,
+            instance: inst,
+            inputs: inst
+                .inputs
+                .iter()
+                .zip(inputs)
+                .map(|(i, manifest)| JobInput {
+                    role: &i.role,
+                    instance: plan.get(i.node),
+                    dir: cache.entry_dir(&manifest.key),
+                    manifest,
+                })
+                .collect(),
+            out_dir: &staging.dir,
+            key,
+        };
+        let mut cost = executor.execute(&job, progress)?;
+        cost.insert(
+            "wall_time_s".into(),
+            serde_json::json!(started.elapsed().as_secs_f64()),
+        );
+        cache
+            .commit(staging, &inst.id, comps.clone(), cost)
+            .map_err(|e| ExecError(e.to_string()))
+    })();
+    record.elapsed = Some(started.elapsed());
+    match result {
+        Ok(m) => {
+            record.state = State::Executed;
+            record.output = Some(m.output);
+            let _ = cache.write_slot(experiment, &inst.id, &comps);
+            cache.clear_failure(experiment, &inst.id);
+            (record, Some(m))
+        }
+        Err(e) => {
+            record.state = State::Failed;
+            record.error = Some(e.0.clone());
+            let _ = cache.write_failure(experiment, &inst.id, &key, &e.0);
+            (record, None)
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Typed digests and the canonical encoding that stage keys hash. Keys never see names, paths,
+//! mtimes or timings: only the stage kind and version, completed semantic parameters, the root
+//! seed, the inputs' output digests and (for train/sample) device class and dtype.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as J;
+use std::fmt;
+
+macro_rules! digest_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; 32]);
+
+        impl $name {
+            pub fn hex(&self) -> String {
+                blake3::Hash::from(self.0).to_hex().to_string()
+            }
+            /// The first 12 hex digits, for display.
+            pub fn short(&self) -> String {
+                self.hex()[..12].to_string()
+            }
+            pub fn from_hex(s: &str) -> Option<Self> {
+                blake3::Hash::from_hex(s).ok().map(|h| $name(*h.as_bytes()))
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.short())
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.hex())
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.hex())
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::from_hex(&s).ok_or_else(|| serde::de::Error::custom("invalid digest"))
+            }
+        }
+    };
+}
+
+digest_type!(
+    /// What a stage instance's cache entry is stored under.
+    StageKey
+);
+digest_type!(
+    /// The digest of everything a stage instance wrote (its files' names and digests).
+    OutputDigest
+);
+digest_type!(
+    /// The blake3 digest of one artifact file.
+    FileDigest
+);
+
+/// Every component of a key, kept as data so that a changed key can be explained field by field
+/// (cargo's fingerprint sidecar). Stored in each manifest and slot record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyComponents {
+    pub kind: String,
+    pub version: u32,
+    pub params: J,
+    pub experiment_seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
+    /// (role, upstream instance id at the time, its output digest), in role order.
+    pub inputs: Vec<KeyInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyInput {
+    pub role: String,
+    /// Informational only (not hashed): the upstream instance's id when the key was made.
+    pub id: String,
+    pub digest: OutputDigest,
+}
+
+impl KeyComponents {
+    pub fn key(&self) -> StageKey {
+        let mut h = blake3::Hasher::new();
+        h.update(b"drift-stage-key\0v1\0");
+        field(&mut h, "kind", self.kind.as_bytes());
+        field(&mut h, "version", &self.version.to_le_bytes());
+        field(&mut h, "params", canonical_json(&self.params).as_bytes());
+        field(&mut h, "experiment_seed", &self.experiment_seed.to_le_bytes());
+        field(&mut h, "device", self.device.as_deref().unwrap_or("").as_bytes());
+        field(&mut h, "dtype", self.dtype.as_deref().unwrap_or("").as_bytes());
+        field(&mut h, "inputs", &(self.inputs.len() as u64).to_le_bytes());
+        for input in &self.inputs {
+            field(&mut h, &input.role, &input.digest.0);
+        }
+        StageKey(*h.finalize().as_bytes())
+    }
+}
+
+/// Length-prefixed so that no two different component lists encode the same bytes.
+fn field(h: &mut blake3::Hasher, name: &str, bytes: &[u8]) {
+    h.update(&(name.len() as u64).to_le_bytes());
+    h.update(name.as_bytes());
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// JSON with object keys sorted and no whitespace. Numbers are written by serde_json, which
+/// prints the shortest representation that round-trips, so `1e-3` and `0.001` agree; typed
+/// parameters make `1` and `1.0` agree too (a float field is always a float).
+pub fn canonical_json(v: &J) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &J, out: &mut String) {
+    match v {
+        J::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&J::String((*k).clone()).to_string());
+                out.push(':');
+                write_canonical(&map[*k], out);
+            }
+            out.push('}');
+        }
+        J::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The digest of a set of named files: sorted (name, digest) pairs.
+pub fn output_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a FileDigest)>) -> OutputDigest {
+    let mut files: Vec<(&str, &FileDigest)> = files.into_iter().collect();
+    files.sort();
+    let mut h = blake3::Hasher::new();
+    h.update(b"drift-output\0v1\0");
+    for (name, digest) in files {
+        field(&mut h, name, &digest.0);
+    }
+    OutputDigest(*h.finalize().as_bytes())
+}
+
+/// A seed for one random stream of a stage instance, from the root seed, the stage kind, the
+/// stage's own seed and a stream name. Names of stages never enter.
+pub fn derive_seed(experiment_seed: u64, kind: &str, stage_seed: u64, stream: &str) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(b"drift-seed\0");
+    field(&mut h, "experiment", &experiment_seed.to_le_bytes());
+    field(&mut h, "kind", kind.as_bytes());
+    field(&mut h, "stage", &stage_seed.to_le_bytes());
+    field(&mut h, "stream", stream.as_bytes());
+    let bytes = h.finalize();
+    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn comps(params: J) -> KeyComponents {
+        KeyComponents {
+            kind: "train".into(),
+            version: 1,
+            params,
+            experiment_seed: 0,
+            device: Some("cpu".into()),
+            dtype: Some("f32".into()),
+            inputs: vec![],
+        }
+    }
+
+    #[test]
+    fn key_ignores_object_order_and_number_spelling() {
+        let a: J = serde_json::from_str(r#"{"lr": 1e-3, "steps": 10}"#).unwrap();
+        let b: J = serde_json::from_str(r#"{"steps": 10, "lr": 0.001}"#).unwrap();
+        assert_eq!(comps(a).key(), comps(b).key());
+    }
+
+    #[test]
+    fn key_changes_with_every_component() {
+        let base = comps(json!({"lr": 0.001}));
+        let k = base.key();
+        let mut c = base.clone();
+        c.params = json!({"lr": 0.002});
+        assert_ne!(c.key(), k);
+        let mut c = base.clone();
+        c.version = 2;
+        assert_ne!(c.key(), k);
+        let mut c = base.clone();
+        c.experiment_seed = 1;
+        assert_ne!(c.key(), k);
+        let mut c = base.clone();
+        c.device = Some("cuda".into());
+        assert_ne!(c.key(), k);
+        let mut c = base.clone();
+        c.inputs.push(KeyInput {
+            role: "data".into(),
+            id: "x".into(),
+            digest: OutputDigest([1; 32]),
+        });
+        assert_ne!(c.key(), k);
+        // The informational id does not enter the key.
+        let mut d = c.clone();
+        d.inputs[0].id = "renamed".into();
+        assert_eq!(d.key(), c.key());
+    }
+
+    #[test]
+    fn digests_round_trip_through_hex() {
+        let k = comps(json!({})).key();
+        assert_eq!(StageKey::from_hex(&k.hex()), Some(k));
+    }
+
+    #[test]
+    fn seeds_differ_by_stream() {
+        assert_ne!(derive_seed(0, "data", 0, "train"), derive_seed(0, "data", 0, "test"));
+        assert_eq!(derive_seed(3, "data", 1, "x"), derive_seed(3, "data", 1, "x"));
+    }
+}

@@ -1,0 +1,767 @@
+//! drift's planner: a checked [`Spec`] becomes a petgraph DAG of stage instances (sweeps expanded,
+//! references fanned out and paired, identical instances merged), plus the pure key computation.
+//! No IO, no execution: keys need the inputs' output digests, which the executor supplies.
+
+pub mod key;
+
+use drift_spec::{
+    resolve_params, Diagnostic, Diagnostics, Node, Sources, Spec, StageDef, StageKind,
+    StageParams, StageRef,
+};
+use key::{KeyComponents, KeyInput, OutputDigest};
+pub use petgraph::graph::NodeIndex;
+use petgraph::graph::DiGraph;
+use serde_json::Value as J;
+use std::collections::{BTreeMap, HashMap};
+
+/// Implementation version of each stage kind: bump when the kind's results change, so that
+/// every cached entry of that kind becomes stale with reason `implementation changed`.
+pub fn implementation_version(kind: StageKind) -> u32 {
+    match kind {
+        StageKind::Data => 1,
+        StageKind::Train => 1,
+        StageKind::Sample => 1,
+        StageKind::Eval => 1,
+        StageKind::Report => 1,
+    }
+}
+
+/// The only dtype stages compute in today.
+pub const DTYPE: &str = "f32";
+
+/// One sweep coordinate of an instance: `name=value` in its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coord {
+    pub name: String,
+    pub value: String,
+}
+
+/// An upstream instance feeding this one, under a role (`data`, `model`, `samples`, `test_data`,
+/// `from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub role: String,
+    pub node: NodeIndex,
+}
+
+/// One node of the plan: a stage with one choice of every axis and upstream instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// `KIND.NAME[axis=value,...]`, upstream axes first.
+    pub id: String,
+    /// Other ids that reach the same instance (identical instances exist once).
+    pub aliases: Vec<String>,
+    pub kind: StageKind,
+    pub stage: String,
+    pub coords: Vec<Coord>,
+    pub params: StageParams,
+    /// Completed parameters without reference keys: what the key hashes.
+    pub semantic: J,
+    pub inputs: Vec<Input>,
+    /// Train/sample instances compute on a device; their key includes its class and dtype.
+    pub device: Option<String>,
+}
+
+impl Instance {
+    pub fn coord(&self, name: &str) -> Option<&str> {
+        self.coords
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.value.as_str())
+    }
+
+    pub fn input(&self, role: &str) -> Option<NodeIndex> {
+        self.inputs.iter().find(|i| i.role == role).map(|i| i.node)
+    }
+
+    /// The key components, given the output digest of every input (in `inputs` order).
+    pub fn key_components(
+        &self,
+        plan: &Plan,
+        digests: &[OutputDigest],
+    ) -> KeyComponents {
+        KeyComponents {
+            kind: self.kind.name().to_string(),
+            version: implementation_version(self.kind),
+            params: self.semantic.clone(),
+            experiment_seed: plan.experiment_seed,
+            device: self.device.clone(),
+            dtype: self.device.as_ref().map(|_| DTYPE.to_string()),
+            inputs: self
+                .inputs
+                .iter()
+                .zip(digests)
+                .map(|(i, d)| KeyInput {
+                    role: i.role.clone(),
+                    id: plan.instances[i.node.index()].id.clone(),
+                    digest: *d,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The instance DAG of one spec.
+#[derive(Debug)]
+pub struct Plan {
+    pub experiment_name: String,
+    pub experiment_seed: u64,
+    /// Edges run from an input to the instance that uses it.
+    pub graph: DiGraph<(), ()>,
+    /// Indexed by `NodeIndex::index()`, in a topological order.
+    pub instances: Vec<Instance>,
+    by_id: HashMap<String, NodeIndex>,
+}
+
+impl Plan {
+    pub fn get(&self, ix: NodeIndex) -> &Instance {
+        &self.instances[ix.index()]
+    }
+
+    /// Looks up an instance by id or alias.
+    pub fn find(&self, id: &str) -> Option<NodeIndex> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Instances selected by an id, or by a stage (`KIND.NAME`, all its instances), or by a
+    /// filtered stage reference (`KIND.NAME[axis=value]`).
+    pub fn select(&self, selector: &str) -> Vec<NodeIndex> {
+        if let Some(ix) = self.find(selector) {
+            return vec![ix];
+        }
+        let Ok(r) = StageRef::parse(selector) else {
+            return Vec::new();
+        };
+        self.instances
+            .iter()
+            .enumerate()
+            .filter(|(_, inst)| {
+                inst.kind == r.kind
+                    && r.matches_name(&inst.stage)
+                    && r.filters
+                        .iter()
+                        .all(|(k, v)| inst.coord(k) == Some(v.as_str()))
+            })
+            .map(|(i, _)| NodeIndex::new(i))
+            .collect()
+    }
+
+    /// Every instance downstream of `ix` (not including it).
+    pub fn dependents(&self, ix: NodeIndex) -> Vec<NodeIndex> {
+        let mut seen = vec![false; self.instances.len()];
+        let mut stack = vec![ix];
+        let mut out = Vec::new();
+        while let Some(n) = stack.pop() {
+            for d in self.graph.neighbors(n) {
+                if !seen[d.index()] {
+                    seen[d.index()] = true;
+                    out.push(d);
+                    stack.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// The first data instance upstream of `ix` (following first inputs).
+    pub fn data_ancestor(&self, ix: NodeIndex) -> Option<NodeIndex> {
+        let mut cur = ix;
+        loop {
+            let inst = self.get(cur);
+            if inst.kind == StageKind::Data {
+                return Some(cur);
+            }
+            cur = inst.inputs.first()?.node;
+        }
+    }
+}
+
+/// Why a spec could not be planned. Rendered like spec diagnostics.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .diagnostics.render(.sources))]
+pub struct PlanError {
+    pub sources: Box<Sources>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Options that shape a plan but are not part of the spec file.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The resolved device class for train/sample stages (`cpu` or `cuda`).
+    pub device_class: String,
+    /// Overrides `experiment.max_instances`.
+    pub max_instances: Option<u64>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            device_class: "cpu".into(),
+            max_instances: None,
+        }
+    }
+}
+
+/// Expands a spec into its instance DAG.
+pub fn build(spec: &Spec, options: &PlanOptions) -> Result<Plan, PlanError> {
+    let fail = |diagnostics: Vec<Diagnostic>| PlanError {
+        sources: Box::new(spec.sources.clone()),
+        diagnostics: Diagnostics { items: diagnostics },
+    };
+    let order = stage_order(spec).map_err(|d| fail(vec![d]))?;
+    let limit = options
+        .max_instances
+        .unwrap_or(spec.experiment.max_instances);
+    check_instance_count(spec, &order, limit).map_err(|d| fail(vec![d]))?;
+
+    let mut builder = Builder {
+        spec,
+        options,
+        graph: DiGraph::new(),
+        instances: Vec::new(),
+        by_identity: HashMap::new(),
+        by_id: HashMap::new(),
+        of_stage: HashMap::new(),
+        diags: Vec::new(),
+    };
+    for &s in &order {
+        builder.expand(&spec.stages[s]);
+    }
+    if !builder.diags.is_empty() {
+        return Err(fail(builder.diags));
+    }
+    Ok(Plan {
+        experiment_name: spec.experiment.name.clone(),
+        experiment_seed: spec.experiment.seed,
+        graph: builder.graph,
+        instances: builder.instances,
+        by_id: builder.by_id,
+    })
+}
+
+/// The stages in dependency order; a reference cycle is an error naming its path.
+fn stage_order(spec: &Spec) -> Result<Vec<usize>, Diagnostic> {
+    let mut g = DiGraph::<usize, ()>::new();
+    let nodes: Vec<NodeIndex> = (0..spec.stages.len()).map(|i| g.add_node(i)).collect();
+    for (i, def) in spec.stages.iter().enumerate() {
+        for (j, other) in spec.stages.iter().enumerate() {
+            if references(def, other) {
+                g.add_edge(nodes[j], nodes[i], ());
+            }
+        }
+    }
+    match petgraph::algo::toposort(&g, None) {
+        Ok(order) => Ok(order.into_iter().map(|n| g[n]).collect()),
+        Err(cycle) => {
+            let start = g[cycle.node_id()];
+            let mut path = vec![spec.stages[start].label()];
+            let mut cur = start;
+            // Follow references until we return to the start (bounded by the stage count).
+            for _ in 0..spec.stages.len() {
+                let next = spec
+                    .stages
+                    .iter()
+                    .position(|o| references(&spec.stages[cur], o))
+                    .unwrap_or(start);
+                path.push(spec.stages[next].label());
+                if next == start {
+                    break;
+                }
+                cur = next;
+            }
+            Err(Diagnostic::new(
+                Some(spec.stages[start].span),
+                spec.stages[start].label(),
+                format!("reference cycle: {}", path.join(" -> ")),
+            ))
+        }
+    }
+}
+
+/// Whether `def` references `other` through any reference key (plain or swept).
+fn references(def: &StageDef, other: &StageDef) -> bool {
+    reference_texts(def)
+        .iter()
+        .filter_map(|(_, t)| StageRef::parse(t).ok())
+        .any(|r| r.kind == other.kind && r.matches_name(&other.name))
+}
+
+fn reference_texts(def: &StageDef) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for rk in def.kind.reference_keys() {
+        let mut nodes: Vec<&Node> = def.base.get(rk.key).into_iter().collect();
+        for axis in &def.axes {
+            if axis.path.len() == 1 && axis.path[0] == rk.key {
+                nodes.extend(axis.values.iter());
+            }
+        }
+        for n in nodes {
+            match &n.value {
+                drift_spec::NodeValue::Array(items) => out.extend(
+                    items
+                        .iter()
+                        .filter_map(Node::as_str)
+                        .map(|s| (rk.key, s.to_string())),
+                ),
+                _ => out.extend(n.as_str().map(|s| (rk.key, s.to_string()))),
+            }
+        }
+    }
+    out
+}
+
+/// An upper bound of the instance count, computed before anything is allocated.
+fn check_instance_count(spec: &Spec, order: &[usize], limit: u64) -> Result<(), Diagnostic> {
+    let mut counts: Vec<u128> = vec![0; spec.stages.len()];
+    for &s in order {
+        let def = &spec.stages[s];
+        if def.kind.reference_keys().iter().any(|r| r.many) {
+            counts[s] = 1;
+            continue;
+        }
+        // Each own combination fans out over the instances of the stage it references; a swept
+        // reference contributes the sum over its values instead of a product.
+        let mut own: u128 = 1;
+        let mut upstream: u128 = 1;
+        let mut zip_len = None;
+        for a in &def.axes {
+            let is_ref = def.kind.reference_keys().iter().any(|r| a.path == [r.key]);
+            if is_ref {
+                let sum: u128 = a
+                    .values
+                    .iter()
+                    .filter_map(Node::as_str)
+                    .map(|t| upstream_count(spec, &counts, t))
+                    .fold(0u128, |acc, c| acc.saturating_add(c));
+                upstream = upstream.saturating_mul(sum);
+            } else if a.zip {
+                zip_len = Some(a.values.len() as u128);
+            } else {
+                own = own.saturating_mul(a.values.len() as u128);
+            }
+        }
+        for rk in def.kind.reference_keys() {
+            if let Some(t) = def.base.get(rk.key).and_then(Node::as_str) {
+                upstream = upstream.saturating_mul(upstream_count(spec, &counts, t));
+            }
+        }
+        counts[s] = own
+            .saturating_mul(zip_len.unwrap_or(1))
+            .saturating_mul(upstream);
+    }
+    let total = counts.iter().fold(0u128, |a, c| a.saturating_add(*c));
+    if total > limit as u128 {
+        let (biggest, _) = counts
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, c)| **c)
+            .expect("at least one stage");
+        let def = &spec.stages[biggest];
+        return Err(Diagnostic::new(
+            Some(def.span),
+            def.label(),
+            format!(
+                "the spec expands to {total} stage instances, more than the limit of {limit} ([{}] alone has {})",
+                def.label(),
+                counts[biggest]
+            ),
+        )
+        .with_help("shrink the sweeps, or raise the limit with `experiment.max_instances` or `--max-instances`"));
+    }
+    Ok(())
+}
+
+fn upstream_count(spec: &Spec, counts: &[u128], reference: &str) -> u128 {
+    let Ok(r) = StageRef::parse(reference) else {
+        return 0;
+    };
+    spec.stages
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == r.kind && r.matches_name(&s.name))
+        .map(|(i, _)| counts[i])
+        .fold(0u128, |a, c| a.saturating_add(c))
+}
+
+struct Builder<'a> {
+    spec: &'a Spec,
+    options: &'a PlanOptions,
+    graph: DiGraph<(), ()>,
+    instances: Vec<Instance>,
+    /// Structural identity (kind, params, inputs) -> node: identical instances exist once.
+    by_identity: HashMap<blake3::Hash, NodeIndex>,
+    by_id: HashMap<String, NodeIndex>,
+    /// Stage label -> its instances in creation order.
+    of_stage: HashMap<String, Vec<NodeIndex>>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Builder<'_> {
+    fn expand(&mut self, def: &StageDef) {
+        let label = def.label();
+        for choice in own_choices(def) {
+            let table = def.instance_table(&choice);
+            let json = table.to_json();
+            let params = match resolve_params(def.kind, &json) {
+                Ok(p) => p,
+                Err(errors) => {
+                    for e in errors {
+                        let span = def.span_of(&table, &e.path);
+                        let mut d = Diagnostic::new(Some(span), format!("{label}.{}", e.path), e.message);
+                        if let Some(h) = e.help {
+                            d = d.with_help(h);
+                        }
+                        self.diags.push(d);
+                    }
+                    continue;
+                }
+            };
+            // Own coordinates, sorted by axis name; reference axes show the target's name.
+            let mut own: Vec<Coord> = def
+                .axes
+                .iter()
+                .zip(&choice)
+                .map(|(axis, &i)| {
+                    let value = &axis.values[i];
+                    let is_ref = def.kind.reference_keys().iter().any(|r| axis.path == [r.key]);
+                    let shown = match (is_ref, value.as_str()) {
+                        (true, Some(t)) => StageRef::parse(t).map(|r| r.name).unwrap_or_default(),
+                        _ => display_json(&value.to_json()),
+                    };
+                    Coord {
+                        name: axis.name(),
+                        value: shown,
+                    }
+                })
+                .collect();
+            own.sort_by(|a, b| a.name.cmp(&b.name));
+
+            let mut semantic = params.to_json();
+            let mut fan: Vec<(String, Vec<NodeIndex>)> = Vec::new();
+            for rk in def.kind.reference_keys() {
+                if let Some(obj) = semantic.as_object_mut() {
+                    obj.remove(rk.key);
+                }
+                let texts: Vec<String> = match json.get(rk.key) {
+                    Some(J::String(s)) => vec![s.clone()],
+                    Some(J::Array(items)) => items.iter().filter_map(|i| i.as_str().map(String::from)).collect(),
+                    _ => Vec::new(),
+                };
+                let mut matched = Vec::new();
+                for t in &texts {
+                    let Ok(r) = StageRef::parse(t) else { continue };
+                    let found = self.resolve_reference(&r);
+                    if found.is_empty() {
+                        let span = def.span_of(&table, rk.key);
+                        self.diags.push(Diagnostic::new(
+                            Some(span),
+                            format!("{label}.{}", rk.key),
+                            format!("`{t}` matches no instance"),
+                        ).with_help("check the filter's axis names and values against `drift status`"));
+                    }
+                    matched.extend(found);
+                }
+                fan.push((rk.key.to_string(), matched));
+            }
+            if def.kind.reference_keys().iter().any(|r| r.many) {
+                // A report gathers every matching instance; it never fans out.
+                let (role, mut nodes) = fan.pop().unwrap_or_default();
+                nodes.sort_by(|a, b| self.instances[a.index()].id.cmp(&self.instances[b.index()].id));
+                nodes.dedup();
+                let inputs: Vec<Input> = nodes.into_iter().map(|node| Input { role: role.clone(), node }).collect();
+                self.add(def, params, semantic, own, inputs);
+                continue;
+            }
+            for combo in paired_product(&fan, &self.instances) {
+                let mut coords: Vec<Coord> = Vec::new();
+                let mut inputs = Vec::new();
+                for (role, node) in combo {
+                    for c in &self.instances[node.index()].coords {
+                        if !coords.iter().any(|x| x.name == c.name) {
+                            coords.push(c.clone());
+                        }
+                    }
+                    inputs.push(Input { role, node });
+                }
+                // The eval also reads the test split of the data behind its samples.
+                if def.kind == StageKind::Eval
+                    && let Some(samples) = inputs.first().map(|i| i.node)
+                    && let Some(data) = self.data_ancestor(samples)
+                {
+                    inputs.push(Input {
+                        role: "test_data".into(),
+                        node: data,
+                    });
+                }
+                let mut all = coords;
+                for c in &own {
+                    let name = if all.iter().any(|x| x.name == c.name) {
+                        format!("{label}.{}", c.name)
+                    } else {
+                        c.name.clone()
+                    };
+                    all.push(Coord {
+                        name,
+                        value: c.value.clone(),
+                    });
+                }
+                self.add(def, params.clone(), semantic.clone(), all, inputs);
+            }
+        }
+    }
+
+    fn data_ancestor(&self, mut cur: NodeIndex) -> Option<NodeIndex> {
+        loop {
+            let inst = &self.instances[cur.index()];
+            if inst.kind == StageKind::Data {
+                return Some(cur);
+            }
+            cur = inst.inputs.first()?.node;
+        }
+    }
+
+    fn resolve_reference(&self, r: &StageRef) -> Vec<NodeIndex> {
+        let mut out = Vec::new();
+        for def in &self.spec.stages {
+            if def.kind != r.kind || !r.matches_name(&def.name) {
+                continue;
+            }
+            for &ix in self.of_stage.get(&def.label()).map(Vec::as_slice).unwrap_or_default() {
+                let inst = &self.instances[ix.index()];
+                if r.filters.iter().all(|(k, v)| inst.coord(k) == Some(v.as_str())) {
+                    out.push(ix);
+                }
+            }
+        }
+        out
+    }
+
+    fn add(&mut self, def: &StageDef, params: StageParams, mut semantic: J, coords: Vec<Coord>, inputs: Vec<Input>) {
+        let id = format_id(def, &coords);
+        if def.kind == StageKind::Report {
+            // A report's output carries the labels of its rows, so they are part of its key.
+            let shown: Vec<String> = match &params {
+                StageParams::Report(r) => r.rows.iter().chain(&r.columns).cloned().collect(),
+                _ => Vec::new(),
+            };
+            let labels: Vec<J> = inputs
+                .iter()
+                .map(|i| {
+                    let columns = self.columns(i.node);
+                    J::Object(
+                        shown
+                            .iter()
+                            .filter_map(|name| columns.get(name).map(|v| (name.clone(), J::String(v.clone()))))
+                            .collect(),
+                    )
+                })
+                .collect();
+            if let Some(obj) = semantic.as_object_mut() {
+                obj.insert("labels".into(), J::Array(labels));
+            }
+        }
+        let device = matches!(def.kind, StageKind::Train | StageKind::Sample)
+            .then(|| self.options.device_class.clone());
+        let mut h = blake3::Hasher::new();
+        h.update(def.kind.name().as_bytes());
+        h.update(key::canonical_json(&semantic).as_bytes());
+        for i in &inputs {
+            h.update(i.role.as_bytes());
+            h.update(&(i.node.index() as u64).to_le_bytes());
+        }
+        let identity = h.finalize();
+        let ix = match self.by_identity.get(&identity) {
+            Some(&ix) => {
+                if self.instances[ix.index()].id != id {
+                    self.instances[ix.index()].aliases.push(id.clone());
+                }
+                ix
+            }
+            None => {
+                let ix = self.graph.add_node(());
+                for i in &inputs {
+                    self.graph.add_edge(i.node, ix, ());
+                }
+                self.instances.push(Instance {
+                    id: id.clone(),
+                    aliases: Vec::new(),
+                    kind: def.kind,
+                    stage: def.name.clone(),
+                    coords,
+                    params,
+                    semantic,
+                    inputs,
+                    device,
+                });
+                self.by_identity.insert(identity, ix);
+                ix
+            }
+        };
+        self.by_id.insert(id, ix);
+        let list = self.of_stage.entry(def.label()).or_default();
+        if !list.contains(&ix) {
+            list.push(ix);
+        }
+    }
+
+    fn columns(&self, ix: NodeIndex) -> BTreeMap<String, String> {
+        columns_of(&self.instances, ix)
+    }
+}
+
+/// Every combination of one instance per reference key where shared coordinates agree.
+fn paired_product(fan: &[(String, Vec<NodeIndex>)], instances: &[Instance]) -> Vec<Vec<(String, NodeIndex)>> {
+    let mut out: Vec<Vec<(String, NodeIndex)>> = vec![Vec::new()];
+    for (role, nodes) in fan {
+        let mut next = Vec::new();
+        for partial in &out {
+            for &n in nodes {
+                let agrees = partial.iter().all(|(_, p)| {
+                    let a = &instances[p.index()].coords;
+                    let b = &instances[n.index()].coords;
+                    a.iter().all(|c| b.iter().all(|d| d.name != c.name || d.value == c.value))
+                });
+                if agrees {
+                    let mut combo = partial.clone();
+                    combo.push((role.clone(), n));
+                    next.push(combo);
+                }
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// All combinations of a stage's own axes (zip axes advance together), in axis order.
+fn own_choices(def: &StageDef) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = vec![vec![0; def.axes.len()]];
+    let zip_len = def.axes.iter().find(|a| a.zip).map(|a| a.values.len());
+    for (a, axis) in def.axes.iter().enumerate() {
+        if axis.zip {
+            continue;
+        }
+        let mut next = Vec::with_capacity(out.len() * axis.values.len());
+        for partial in &out {
+            for v in 0..axis.values.len() {
+                let mut c = partial.clone();
+                c[a] = v;
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    if let Some(len) = zip_len {
+        let mut next = Vec::with_capacity(out.len() * len);
+        for partial in &out {
+            for v in 0..len {
+                let mut c = partial.clone();
+                for (a, axis) in def.axes.iter().enumerate() {
+                    if axis.zip {
+                        c[a] = v;
+                    }
+                }
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn format_id(def: &StageDef, coords: &[Coord]) -> String {
+    if coords.is_empty() {
+        return def.label();
+    }
+    let inner: Vec<String> = coords.iter().map(|c| format!("{}={}", c.name, c.value)).collect();
+    format!("{}[{}]", def.label(), inner.join(","))
+}
+
+/// A JSON value as shown in ids and tables: strings bare, numbers as written by serde_json,
+/// arrays compact (`[64,64]`).
+pub fn display_json(v: &J) -> String {
+    match v {
+        J::String(s) => s.clone(),
+        other => key::canonical_json(other),
+    }
+}
+
+/// The table columns of an instance: every completed parameter of it and its ancestors by short
+/// name (nested keys dotted), qualified as `KIND.NAME.key` where a short name is ambiguous; sweep
+/// coordinates keep their short names; reference keys show the referenced stage's name.
+pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, String> {
+    // (short name, qualified name, value) from the instance and each ancestor along first inputs
+    // and the model chain.
+    let mut entries: Vec<(String, String, String)> = Vec::new();
+    let mut stack = vec![ix];
+    let mut seen = Vec::new();
+    while let Some(n) = stack.pop() {
+        if seen.contains(&n) {
+            continue;
+        }
+        seen.push(n);
+        let inst = &instances[n.index()];
+        let label = format!("{}.{}", inst.kind.name(), inst.stage);
+        // Swept parameters are represented by their coordinate only.
+        let inherited: Vec<&str> = inst
+            .inputs
+            .iter()
+            .flat_map(|i| instances[i.node.index()].coords.iter().map(|c| c.name.as_str()))
+            .collect();
+        let own_axes: Vec<String> = inst
+            .coords
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|c| !inherited.contains(c))
+            .map(|c| c.strip_prefix(&format!("{label}.")).unwrap_or(c).to_string())
+            .collect();
+        let mut flat = Vec::new();
+        flatten("", &inst.semantic, &mut flat);
+        for (k, v) in flat {
+            if own_axes.contains(&k) {
+                continue;
+            }
+            entries.push((k.clone(), format!("{label}.{k}"), v));
+        }
+        for input in &inst.inputs {
+            if inst.kind == StageKind::Report {
+                continue;
+            }
+            let up = &instances[input.node.index()];
+            if input.role != "test_data" {
+                entries.push((input.role.clone(), format!("{label}.{}", input.role), up.stage.clone()));
+                stack.push(input.node);
+            }
+        }
+    }
+    let coords = &instances[ix.index()].coords;
+    let mut out = BTreeMap::new();
+    for (short, qualified, value) in &entries {
+        let count = entries.iter().filter(|(s, _, _)| s == short).count();
+        if count == 1 {
+            out.insert(short.clone(), value.clone());
+        } else {
+            out.insert(qualified.clone(), value.clone());
+        }
+    }
+    // Sweep coordinates keep their short names (the axis the user wrote).
+    for c in coords {
+        out.insert(c.name.clone(), c.value.clone());
+    }
+    out
+}
+
+fn flatten(prefix: &str, v: &J, out: &mut Vec<(String, String)>) {
+    match v {
+        J::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                if k == "labels" {
+                    continue;
+                }
+                flatten(&key, v, out);
+            }
+        }
+        other => out.push((prefix.to_string(), display_json(other))),
+    }
+}

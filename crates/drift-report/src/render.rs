@@ -1,0 +1,395 @@
+//! Text renderings of a [`Table`]: aligned terminal text, GitHub Markdown, CSV and JSON,
+//! and the 4-significant-digit number formatting they share.
+
+use serde_json::{Map, Value, json};
+
+use crate::ReportError;
+use crate::table::{Cell, Table};
+
+/// Shown for a missing cell in terminal and Markdown output.
+const MISSING: &str = "—";
+
+/// An output format for [`render`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Aligned plain text for a terminal.
+    Terminal,
+    /// A GitHub-flavoured Markdown table.
+    Markdown,
+    /// Comma-separated values (RFC 4180 quoting).
+    Csv,
+    /// A JSON document.
+    Json,
+}
+
+impl Format {
+    /// Parses `terminal`/`text`, `markdown`/`md`, `csv` or `json`.
+    pub fn from_name(name: &str) -> Result<Self, ReportError> {
+        match name {
+            "terminal" | "text" => Ok(Format::Terminal),
+            "markdown" | "md" => Ok(Format::Markdown),
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            _ => Err(ReportError::UnknownFormat {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// The canonical name (`terminal`, `markdown`, `csv`, `json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Terminal => "terminal",
+            Format::Markdown => "markdown",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+
+    /// The usual file extension (`txt`, `md`, `csv`, `json`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Terminal => "txt",
+            Format::Markdown => "md",
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// Renders `table` under `title`. Every format ends with a newline and lists rows and
+/// column groups in the table's (sorted) order; missing cells are always present.
+///
+/// * **Terminal**: the title on its own line (omitted when empty), then a header line,
+///   a line of dashes, and one line per row. Row-label columns (headed by the `rows`
+///   names) are left-aligned; value columns (headed by [`Table::column_header`]) are
+///   right-aligned; columns are separated by two spaces. A value reads `mean ± std`
+///   with 4 significant digits (`0.1234 ± 0.0056`), just `mean` when there is no std,
+///   and `—` when the cell is missing.
+/// * **Markdown**: `### title` and a blank line (omitted when the title is empty), then a
+///   GitHub table with the same headers and values as the terminal form; label columns
+///   left-aligned (`---`), value columns right-aligned (`---:`); `|` in text is escaped.
+/// * **CSV**: no title; a header line with the `rows` names, then for each column group
+///   `<header>_mean,<header>_std` (e.g. `w2_mean,w2_std`); one line per row. Numbers are
+///   written in full precision (shortest form that reads back exactly); a missing std or
+///   missing cell is an empty field.
+/// * **JSON**: an object
+///   `{"title", "aggregate", "over", "rows", "columns", "cells"}` where `rows` and
+///   `columns` are the `rows`/`columns` names, `aggregate` is `mean_std` or `none`,
+///   `over` the axes aggregated away, and `cells` lists every (row, column group) pair in
+///   row-major order as
+///   `{"row": {name: label, ...}, "column": {name: label, ...}, "mean", "std", "n_runs"}`.
+///   A missing cell has `"mean": null, "std": null, "n_runs": 0`; `std` is `null` when
+///   `n_runs` is 1; a non-finite mean or std is also `null` (JSON has no NaN).
+pub fn render(table: &Table, title: &str, format: Format) -> String {
+    match format {
+        Format::Terminal => render_terminal(table, title),
+        Format::Markdown => render_markdown(table, title),
+        Format::Csv => render_csv(table),
+        Format::Json => render_json(table, title),
+    }
+}
+
+/// Formats `v` with `digits` significant digits like C's `%.{digits}g` (and Python's
+/// `format(v, ".4g")`): fixed notation when the decimal exponent is in
+/// `-4 ..= digits - 1`, otherwise `d.ddde+XX`; trailing zeros removed. `NaN`, `inf`,
+/// `-inf` for non-finite values. Example: `format_significant(0.0056, 4) == "0.0056"`,
+/// `format_significant(12345.0, 4) == "1.234e+04"` (round half to even).
+pub fn format_significant(v: f64, digits: usize) -> String {
+    let digits = digits.max(1);
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // Scientific form with `digits` significant digits gives the rounded exponent.
+    let sci = format!("{:.*e}", digits - 1, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= digits as i32 {
+        let mantissa = strip_zeros(mantissa);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        let decimals = (digits as i32 - 1 - exp).max(0) as usize;
+        strip_zeros(&format!("{v:.decimals$}")).to_string()
+    }
+}
+
+fn strip_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// `mean ± std`, `mean`, or `—`.
+fn display_cell(cell: Option<&Cell>) -> String {
+    match cell {
+        Some(Cell::Value(s)) => match s.std {
+            Some(std) => format!(
+                "{} ± {}",
+                format_significant(s.mean, 4),
+                format_significant(std, 4)
+            ),
+            None => format_significant(s.mean, 4),
+        },
+        _ => MISSING.to_string(),
+    }
+}
+
+/// Header row and body rows as text, plus how many leading columns are labels.
+fn text_grid(table: &Table) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header: Vec<String> = table.row_names().to_vec();
+    header.extend((0..table.column_labels().len()).map(|c| table.column_header(c)));
+    let body = table
+        .row_labels()
+        .iter()
+        .enumerate()
+        .map(|(r, labels)| {
+            let mut line = labels.clone();
+            line.extend((0..table.column_labels().len()).map(|c| display_cell(table.cell(r, c))));
+            line
+        })
+        .collect();
+    (header, body)
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn render_terminal(table: &Table, title: &str) -> String {
+    let (header, body) = text_grid(table);
+    let n_labels = table.row_names().len();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            body.iter()
+                .map(|row| width(&row[i]))
+                .chain([width(&header[i])])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| -> String {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let pad = " ".repeat(widths[i] - width(s));
+                if i < n_labels {
+                    format!("{s}{pad}")
+                } else {
+                    format!("{pad}{s}")
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_string()
+    };
+    let mut out = String::new();
+    if !title.is_empty() {
+        out.push_str(title);
+        out.push('\n');
+    }
+    out.push_str(&line(&header));
+    out.push('\n');
+    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&dashes.join("  "));
+    out.push('\n');
+    for row in &body {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn render_markdown(table: &Table, title: &str) -> String {
+    let (header, body) = text_grid(table);
+    let n_labels = table.row_names().len();
+    let row = |cells: &[String]| -> String {
+        let escaped: Vec<String> = cells.iter().map(|c| md_escape(c)).collect();
+        format!("| {} |\n", escaped.join(" | "))
+    };
+    let mut out = String::new();
+    if !title.is_empty() {
+        out.push_str(&format!("### {}\n\n", md_escape(title)));
+    }
+    out.push_str(&row(&header));
+    let align: Vec<&str> = (0..header.len())
+        .map(|i| if i < n_labels { "---" } else { "---:" })
+        .collect();
+    out.push_str(&format!("| {} |\n", align.join(" | ")));
+    for cells in &body {
+        out.push_str(&row(cells));
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Full-precision number text that reads back to the same f64 (pandas, polars, Excel).
+fn csv_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else if v != 0.0 && (v.abs() < 1e-5 || v.abs() >= 1e16) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn render_csv(table: &Table) -> String {
+    let mut header: Vec<String> = table.row_names().iter().map(|n| csv_field(n)).collect();
+    for c in 0..table.column_labels().len() {
+        let h = table.column_header(c);
+        header.push(csv_field(&format!("{h}_mean")));
+        header.push(csv_field(&format!("{h}_std")));
+    }
+    let mut out = header.join(",");
+    out.push('\n');
+    for (r, labels) in table.row_labels().iter().enumerate() {
+        let mut fields: Vec<String> = labels.iter().map(|l| csv_field(l)).collect();
+        for c in 0..table.column_labels().len() {
+            match table.cell(r, c) {
+                Some(Cell::Value(s)) => {
+                    fields.push(csv_number(s.mean));
+                    fields.push(s.std.map(csv_number).unwrap_or_default());
+                }
+                _ => {
+                    fields.push(String::new());
+                    fields.push(String::new());
+                }
+            }
+        }
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn labels_object(names: &[String], labels: &[String]) -> Value {
+    let map: Map<String, Value> = names
+        .iter()
+        .zip(labels)
+        .map(|(n, l)| (n.clone(), Value::String(l.clone())))
+        .collect();
+    Value::Object(map)
+}
+
+fn json_number(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+fn render_json(table: &Table, title: &str) -> String {
+    let mut cells = Vec::new();
+    for (r, row) in table.row_labels().iter().enumerate() {
+        for (c, col) in table.column_labels().iter().enumerate() {
+            let (mean, std, n_runs) = match table.cell(r, c) {
+                Some(Cell::Value(s)) => (
+                    json_number(s.mean),
+                    s.std.map_or(Value::Null, json_number),
+                    s.n_runs,
+                ),
+                _ => (Value::Null, Value::Null, 0),
+            };
+            cells.push(json!({
+                "row": labels_object(table.row_names(), row),
+                "column": labels_object(table.column_names(), col),
+                "mean": mean,
+                "std": std,
+                "n_runs": n_runs,
+            }));
+        }
+    }
+    let doc = json!({
+        "title": title,
+        "aggregate": table.aggregate().name(),
+        "over": table.aggregated_over(),
+        "rows": table.row_names(),
+        "columns": table.column_names(),
+        "cells": cells,
+    });
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "null".to_string());
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn significant_digits_like_printf_g() {
+        let cases = [
+            (0.1234, "0.1234"),
+            (0.0056, "0.0056"),
+            (0.12345678, "0.1235"),
+            (1.0, "1"),
+            (12.5, "12.5"),
+            (1234.4, "1234"),
+            (12345.0, "1.234e+04"),
+            (9.99996, "10"),
+            (0.000123456, "0.0001235"),
+            (0.0000123456, "1.235e-05"),
+            (-2.5, "-2.5"),
+            (1e100, "1e+100"),
+            (0.0, "0"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(format_significant(v, 4), want, "{v}");
+        }
+        assert_eq!(format_significant(f64::NAN, 4), "NaN");
+        assert_eq!(format_significant(f64::NEG_INFINITY, 4), "-inf");
+    }
+
+    #[test]
+    fn csv_numbers_read_back_exactly() {
+        for v in [0.1, 1.0 / 3.0, 1e-7, 2.5e20, -0.0, 123456.789] {
+            let s = csv_number(v);
+            assert_eq!(s.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{s}");
+        }
+        assert_eq!(csv_number(1e-7), "1e-7");
+        assert_eq!(csv_number(0.5), "0.5");
+        assert_eq!(csv_number(2.0), "2");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("moons"), "moons");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn format_names() {
+        for (n, f) in [
+            ("md", Format::Markdown),
+            ("markdown", Format::Markdown),
+            ("csv", Format::Csv),
+            ("json", Format::Json),
+            ("terminal", Format::Terminal),
+            ("text", Format::Terminal),
+        ] {
+            assert_eq!(Format::from_name(n).unwrap(), f);
+        }
+        let err = Format::from_name("xlsx").unwrap_err().to_string();
+        assert!(err.contains("unknown report format `xlsx`"), "{err}");
+    }
+}
