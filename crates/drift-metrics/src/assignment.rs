@@ -1,72 +1,193 @@
-//! Exact dense linear assignment (min-cost perfect matching) in f64: shortest augmenting
-//! paths with dual potentials (Jonker-Volgenant / Hungarian family, O(n^3) worst case), warm
-//! started by augmenting row reduction and, for large problems, by potentials from a strided
-//! sub-problem (multiscale).
+//! Exact linear assignment (min-cost perfect matching) in f64 between two equal-size point
+//! sets under squared Euclidean cost: shortest augmenting paths with dual potentials
+//! (Jonker-Volgenant / Hungarian family, O(n^3) worst case), warm-started by augmenting row
+//! reduction and by potentials from a strided sub-problem (multiscale).
 
 const NONE: usize = usize::MAX;
 
 /// Problems at most this large are solved directly; larger ones get multiscale warm starts.
 const DIRECT_MAX: usize = 256;
 
-/// Each multiscale level keeps one row and column in this many.
+/// Each multiscale level keeps one point in this many of each set.
 const COARSENING: usize = 4;
 
-/// An optimal assignment with its dual potentials: `cost[i][j] - u[i] - v[j] >= 0` for all
-/// pairs (up to rounding), with equality on the matching.
-pub(crate) struct Solution {
-    pub col4row: Vec<usize>,
-    pub u: Vec<f64>,
-    pub v: Vec<f64>,
+/// Up to this dimension cost rows are recomputed from the points on demand (cheaper than
+/// streaming a dense matrix from memory); above it a dense matrix is stored.
+const ON_THE_FLY_MAX_DIM: usize = 8;
+
+/// Row access to an `n x n` cost matrix.
+pub(crate) trait CostRows {
+    /// Number of rows (= columns).
+    fn n(&self) -> usize;
+    /// Row `i`, written into `buf` (length `n`) or borrowed from storage.
+    fn row<'a>(&'a self, i: usize, buf: &'a mut [f64]) -> &'a [f64];
 }
 
-/// Minimise `sum_i cost[i][col[i]]` over permutations `col` of an `n x n` row-major matrix of
-/// finite costs. Returns `col` (the column assigned to each row).
+/// A dense row-major matrix.
+pub(crate) struct Dense {
+    pub n: usize,
+    pub values: Vec<f64>,
+}
+
+impl CostRows for Dense {
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn row<'a>(&'a self, i: usize, _buf: &'a mut [f64]) -> &'a [f64] {
+        &self.values[i * self.n..(i + 1) * self.n]
+    }
+}
+
+/// Squared Euclidean costs between rows of `a` and rows of `b`, computed on demand from `b`
+/// stored coordinate-major so that a row is a few sequential passes.
+struct OnTheFly {
+    n: usize,
+    dim: usize,
+    a: Vec<f64>,
+    /// `b_t[d * n + j]` is coordinate `d` of point `j` of `b`.
+    b_t: Vec<f64>,
+}
+
+impl CostRows for OnTheFly {
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn row<'a>(&'a self, i: usize, buf: &'a mut [f64]) -> &'a [f64] {
+        let x = &self.a[i * self.dim..(i + 1) * self.dim];
+        // Same summation order as `input::sq_dist`: -0.0, then coordinates in order.
+        buf.fill(-0.0);
+        for (&xd, bd) in x.iter().zip(self.b_t.chunks_exact(self.n)) {
+            for (c, &y) in buf.iter_mut().zip(bd) {
+                *c += (xd - y) * (xd - y);
+            }
+        }
+        buf
+    }
+}
+
+/// Optimal assignment between point sets `a` and `b` (row-major f64, `dim` columns, equal
+/// sizes) under squared Euclidean cost: `col[i]` is the point of `b` matched to point `i`.
 ///
 /// The result is exact whatever the warm start; the warm start only shortens the augmenting
-/// paths. Problems above `DIRECT_MAX` first solve the sub-problem on every `COARSENING`-th
-/// row and column, extend its row potentials to every column by a c-transform, and start from
-/// those column potentials: for costs from point clouds these approximate the optimal
-/// potentials well, which keeps the augmenting paths short.
-pub(crate) fn solve(cost: &[f64], n: usize) -> Vec<usize> {
-    assert_eq!(cost.len(), n * n, "assignment: cost matrix is not n x n");
+/// paths. Problems above `DIRECT_MAX` points first solve the sub-problem on every
+/// `COARSENING`-th point of each set, extend its row potentials to every column by a
+/// c-transform, and start from those column potentials: for point clouds these approximate
+/// the optimal potentials, which keeps the augmenting paths short.
+pub(crate) fn solve_points(a: &[f64], b: &[f64], dim: usize) -> Vec<usize> {
+    let n = a.len() / dim;
+    assert!(
+        a.len() == n * dim && b.len() == n * dim,
+        "assignment: point sets must both be n x dim"
+    );
     if n == 0 {
         return Vec::new();
     }
-    multiscale(cost, n).col4row
+    multiscale(a, b, dim).col4row
 }
 
-fn multiscale(cost: &[f64], n: usize) -> Solution {
-    if n <= DIRECT_MAX {
-        return solve_from(cost, n, None);
+/// Solve from scratch (column-reduction start) for an arbitrary cost matrix.
+#[cfg(test)]
+pub(crate) fn solve<C: CostRows>(cost: &C) -> Vec<usize> {
+    if cost.n() == 0 {
+        return Vec::new();
     }
-    let coarsening: usize = std::env::var("COARSE").ok().and_then(|x| x.parse().ok()).unwrap_or(COARSENING);
-    let m = n / coarsening;
-    let idx: Vec<usize> = (0..m).map(|s| s * n / m).collect();
-    let sub: Vec<f64> = idx
-        .iter()
-        .flat_map(|&i| idx.iter().map(move |&j| cost[i * n + j]))
-        .collect();
-    let coarse = multiscale(&sub, m);
-    // c-transform: v[j] = min over sub-problem rows s of cost[s][j] - u[s].
-    let mut v = vec![f64::INFINITY; n];
-    for (&i, &us) in idx.iter().zip(&coarse.u) {
-        for (vj, c) in v.iter_mut().zip(&cost[i * n..(i + 1) * n]) {
-            *vj = vj.min(c - us);
+    solve_from(cost, None).col4row
+}
+
+fn multiscale(a: &[f64], b: &[f64], dim: usize) -> Solution {
+    let n = a.len() / dim;
+    let v0 = if n <= DIRECT_MAX {
+        None
+    } else {
+        let m = n / COARSENING;
+        let pick = |p: &[f64]| -> Vec<f64> {
+            (0..m)
+                .flat_map(|s| {
+                    let i = s * n / m;
+                    p[i * dim..(i + 1) * dim].iter().copied()
+                })
+                .collect()
+        };
+        let (sub_a, sub_b) = (pick(a), pick(b));
+        let coarse = multiscale(&sub_a, &sub_b, dim);
+        // c-transform: v[j] = min over sub-problem rows s of cost(a_s, b_j) - u[s].
+        let costs = costs_between(&sub_a, b, dim, m, n);
+        let mut buf = vec![0.0; n];
+        let mut v = vec![f64::INFINITY; n];
+        for (s, &us) in coarse.u.iter().enumerate() {
+            for (vj, c) in v.iter_mut().zip(costs.row(s, &mut buf)) {
+                *vj = vj.min(c - us);
+            }
+        }
+        Some(v)
+    };
+    match costs_for(a, b, dim) {
+        Costs::OnTheFly(c) => solve_from(&c, v0),
+        Costs::Dense(c) => solve_from(&c, v0),
+    }
+}
+
+enum Costs {
+    OnTheFly(OnTheFly),
+    Dense(Dense),
+}
+
+fn costs_for(a: &[f64], b: &[f64], dim: usize) -> Costs {
+    let n = a.len() / dim;
+    let on_the_fly = costs_between(a, b, dim, n, n);
+    if dim <= ON_THE_FLY_MAX_DIM {
+        return Costs::OnTheFly(on_the_fly);
+    }
+    let mut values = vec![0.0; n * n];
+    {
+        use rayon::prelude::*;
+        values
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, out)| {
+                let mut buf = vec![0.0; n];
+                out.copy_from_slice(on_the_fly.row(i, &mut buf));
+            });
+    }
+    Costs::Dense(Dense { n, values })
+}
+
+/// Costs between `rows` points of `a` and `cols` points of `b` (only `rows == cols` is a
+/// square problem; the c-transform uses the rectangular case through `row`).
+fn costs_between(a: &[f64], b: &[f64], dim: usize, rows: usize, cols: usize) -> OnTheFly {
+    debug_assert!(a.len() == rows * dim && b.len() == cols * dim);
+    let mut b_t = vec![0.0; dim * cols];
+    for (j, y) in b.chunks_exact(dim).enumerate() {
+        for (d, &yd) in y.iter().enumerate() {
+            b_t[d * cols + j] = yd;
         }
     }
-    solve_from(cost, n, Some(v))
+    OnTheFly {
+        n: cols,
+        dim,
+        a: a.to_vec(),
+        b_t,
+    }
+}
+
+/// An optimal assignment with its row potentials: `cost[i][j] - u[i] - v[j] >= 0` for all
+/// pairs (up to rounding), with equality on the matching.
+struct Solution {
+    col4row: Vec<usize>,
+    u: Vec<f64>,
 }
 
 /// Exact assignment starting from column potentials `v0` (column reduction when `None`).
-fn solve_from(cost: &[f64], n: usize, v0: Option<Vec<f64>>) -> Solution {
-    let tstart = std::time::Instant::now();
+fn solve_from<C: CostRows>(cost: &C, v0: Option<Vec<f64>>) -> Solution {
+    let n = cost.n();
+    let mut buf = vec![0.0f64; n];
     let mut col4row = vec![NONE; n];
     let mut row4col = vec![NONE; n];
     let mut v = match v0 {
         Some(v) => {
             // Each row takes its cheapest column (in reduced cost) when that column is free.
-            for (i, row) in cost.chunks_exact(n).enumerate() {
-                let j = argmin_reduced(row, &v).0;
+            for i in 0..n {
+                let j = argmin_reduced(cost.row(i, &mut buf), &v).0;
                 if row4col[j] == NONE {
                     row4col[j] = i;
                     col4row[i] = j;
@@ -79,8 +200,8 @@ fn solve_from(cost: &[f64], n: usize, v0: Option<Vec<f64>>) -> Solution {
             // minimising row when that row is still free.
             let mut v = vec![f64::INFINITY; n];
             let mut argmin = vec![0usize; n];
-            for (i, row) in cost.chunks_exact(n).enumerate() {
-                for (j, &c) in row.iter().enumerate() {
+            for i in 0..n {
+                for (j, &c) in cost.row(i, &mut buf).iter().enumerate() {
                     if c < v[j] {
                         v[j] = c;
                         argmin[j] = i;
@@ -98,53 +219,47 @@ fn solve_from(cost: &[f64], n: usize, v0: Option<Vec<f64>>) -> Solution {
     };
     // Invariant from here on: every matched row's column attains min_j (cost[i][j] - v[j]).
     let mut free_rows: Vec<usize> = (0..n).filter(|&i| col4row[i] == NONE).collect();
-    let passes: usize = std::env::var("PASSES").ok().and_then(|x| x.parse().ok()).unwrap_or(2);
-    for _ in 0..passes {
+    for _ in 0..2 {
         if free_rows.is_empty() {
             break;
         }
-        free_rows =
-            augmenting_row_reduction(cost, n, &free_rows, &mut v, &mut col4row, &mut row4col);
+        free_rows = augmenting_row_reduction(cost, &free_rows, &mut v, &mut col4row, &mut row4col);
     }
 
     // Row potentials u[i] = min_j (cost[i][j] - v[j]) make every reduced cost >= 0; a
     // matched row attains it on its own column.
-    let mut u: Vec<f64> = cost
-        .chunks_exact(n)
-        .zip(&col4row)
-        .map(|(row, &j)| {
-            if j == NONE {
-                argmin_reduced(row, &v).1
-            } else {
-                row[j] - v[j]
+    let mut u: Vec<f64> = (0..n)
+        .map(|i| {
+            let row = cost.row(i, &mut buf);
+            match col4row[i] {
+                NONE => argmin_reduced(row, &v).1,
+                j => row[j] - v[j],
             }
         })
         .collect();
 
-    let t0 = std::time::Instant::now();
-    let nfree = free_rows.len();
-    shortest_augmenting_paths(cost, n, &free_rows, &mut u, &mut v, &mut col4row, &mut row4col);
-    eprintln!("n {n} free {nfree} sap {:?} total {:?}", t0.elapsed(), tstart.elapsed());
-    Solution { col4row, u, v }
+    shortest_augmenting_paths(cost, &free_rows, &mut u, &mut v, &mut col4row, &mut row4col);
+    Solution { col4row, u }
 }
 
 /// Match every row of `free_rows` by a Dijkstra search for the shortest augmenting path in
 /// reduced costs `cost[i][j] - u[i] - v[j]`, updating the potentials so that reduced costs
 /// stay >= 0 and are 0 on the matching.
 ///
-/// Each scanned row is relaxed against every column in index order, so the cost row and the
-/// per-column arrays are read sequentially (the cost matrix is far larger than the caches). A
-/// column leaves the search by setting its working potential to -inf (its relaxations become
-/// +inf and never win) and its tentative distance to +inf (it is never picked again).
-fn shortest_augmenting_paths(
-    cost: &[f64],
-    n: usize,
+/// Each scanned row is relaxed against every column in index order (sequential, branch-free
+/// passes). A column leaves the search by setting its working potential to -inf (its
+/// relaxations become +inf and never win) and its tentative distance to +inf (it is never
+/// picked again).
+fn shortest_augmenting_paths<C: CostRows>(
+    cost: &C,
     free_rows: &[usize],
     u: &mut [f64],
     v: &mut [f64],
     col4row: &mut [usize],
     row4col: &mut [usize],
 ) {
+    let n = cost.n();
+    let mut buf = vec![0.0f64; n];
     let mut dist = vec![0.0f64; n];
     let mut path = vec![NONE; n];
     let mut tentative = vec![f64::INFINITY; n];
@@ -160,9 +275,9 @@ fn shortest_augmenting_paths(
         visited_cols.clear();
         let sink = loop {
             visited_rows.push(i);
-            let row = &cost[i * n..(i + 1) * n];
+            let row = cost.row(i, &mut buf);
             let offset = min_val - u[i];
-            // Relax: tentative[j] = min(tentative[j], reduced cost via row i), branch-free.
+            // Relax: tentative[j] = min(tentative[j], reduced cost via row i).
             for (((&c, &vj), d), p) in row
                 .iter()
                 .zip(&v_work)
@@ -246,14 +361,15 @@ fn argmin_reduced(row: &[f64], v: &[f64]) -> (usize, f64) {
 /// column's `v` by the gap to its second cheapest so the choice stays optimal for the row; a
 /// displaced row is retried at once when the gap was positive, else queued for the next pass.
 /// The number of immediate retries is capped so that tiny gaps cannot stall the pass.
-fn augmenting_row_reduction(
-    cost: &[f64],
-    n: usize,
+fn augmenting_row_reduction<C: CostRows>(
+    cost: &C,
     free: &[usize],
     v: &mut [f64],
     col4row: &mut [usize],
     row4col: &mut [usize],
 ) -> Vec<usize> {
+    let n = cost.n();
+    let mut buf = vec![0.0f64; n];
     let mut queue: Vec<usize> = free.to_vec();
     let mut next_free = Vec::new();
     let mut k = 0;
@@ -261,10 +377,9 @@ fn augmenting_row_reduction(
     while k < queue.len() {
         let i = queue[k];
         k += 1;
-        let row = &cost[i * n..(i + 1) * n];
         let (mut u1, mut j1) = (f64::INFINITY, NONE);
         let (mut u2, mut j2) = (f64::INFINITY, NONE);
-        for (j, (c, vj)) in row.iter().zip(v.iter()).enumerate() {
+        for (j, (c, vj)) in cost.row(i, &mut buf).iter().zip(v.iter()).enumerate() {
             let h = c - vj;
             if h < u2 {
                 if h >= u1 {
@@ -306,9 +421,11 @@ fn augmenting_row_reduction(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     fn brute_force(cost: &[f64], n: usize) -> f64 {
-        fn rec(cost: &[f64], n: usize, i: usize, used: &mut Vec<bool>, acc: f64, best: &mut f64) {
+        fn rec(cost: &[f64], n: usize, i: usize, used: &mut [bool], acc: f64, best: &mut f64) {
             if i == n {
                 *best = best.min(acc);
                 return;
@@ -326,14 +443,22 @@ mod tests {
         best
     }
 
+    fn total(cost: &[f64], n: usize, col: &[usize]) -> f64 {
+        let mut seen = vec![false; n];
+        for &j in col {
+            assert!(!seen[j], "not a permutation");
+            seen[j] = true;
+        }
+        col.iter().enumerate().map(|(i, &j)| cost[i * n + j]).sum()
+    }
+
     #[test]
     fn matches_brute_force_on_small_matrices() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
         for n in 1..=7 {
             for trial in 0..30 {
-                // include many ties for trial % 3 == 0
-                let cost: Vec<f64> = (0..n * n)
+                // many ties when trial % 3 == 0
+                let values: Vec<f64> = (0..n * n)
                     .map(|_| {
                         if trial % 3 == 0 {
                             f64::from(rng.random_range(0..3u8))
@@ -342,21 +467,41 @@ mod tests {
                         }
                     })
                     .collect();
-                let col = solve_from(&cost, n, None).col4row;
-                let mut seen = vec![false; n];
-                for &j in &col {
-                    assert!(!seen[j], "not a permutation");
-                    seen[j] = true;
-                }
-                let got: f64 = col.iter().enumerate().map(|(i, &j)| cost[i * n + j]).sum();
-                let want = brute_force(&cost, n);
+                let col = solve(&Dense {
+                    n,
+                    values: values.clone(),
+                });
+                let got = total(&values, n, &col);
+                let want = brute_force(&values, n);
                 assert!((got - want).abs() < 1e-9, "n={n} trial={trial}: {got} vs {want}");
             }
         }
     }
 
     #[test]
-    fn empty_matrix() {
-        assert!(solve(&[], 0).is_empty());
+    fn multiscale_and_dense_paths_agree_with_the_plain_solver() {
+        // 700 points: two multiscale levels; dims 2 (on-the-fly rows) and 9 (dense matrix).
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for dim in [2, 9] {
+            let n = 700;
+            let a: Vec<f64> = (0..n * dim).map(|_| rng.random::<f64>()).collect();
+            let b: Vec<f64> = (0..n * dim).map(|_| rng.random::<f64>() * 1.5).collect();
+            let values: Vec<f64> = a
+                .chunks_exact(dim)
+                .flat_map(|x| {
+                    b.chunks_exact(dim)
+                        .map(move |y| x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum())
+                })
+                .collect();
+            let plain = total(&values, n, &solve(&Dense { n, values: values.clone() }));
+            let fast = total(&values, n, &solve_points(&a, &b, dim));
+            assert!((plain - fast).abs() <= 1e-12 * plain, "dim {dim}: {plain} vs {fast}");
+        }
+    }
+
+    #[test]
+    fn empty_problem() {
+        assert!(solve_points(&[], &[], 3).is_empty());
+        assert!(solve(&Dense { n: 0, values: vec![] }).is_empty());
     }
 }

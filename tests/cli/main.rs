@@ -1,0 +1,9 @@
+//! drift's integration suite: runs the real `drift` binary on small specs in temporary caches.
+
+mod util;
+
+mod determinism;
+mod incremental;
+mod invalid;
+mod outputs;
+mod quality;

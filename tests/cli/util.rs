@@ -1,0 +1,114 @@
+//! Test harness: a temporary cache, a runner for the `drift` binary, and helpers to read results.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (two levels above the drift-cli crate).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A spec under tests/specs/.
+pub fn spec(name: &str) -> PathBuf {
+    repo().join("tests/specs").join(name)
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A scratch directory with a cache, removed on drop.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Writes a file into the scratch directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// Runs `drift --cache <scratch cache> ARGS` from the repository root.
+    pub fn drift(&self, args: &[&str]) -> Output {
+        drift_in(&repo(), &self.cache(), args)
+    }
+
+    /// `drift run --json` and the parsed instance list.
+    pub fn run_json(&self, spec: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["run", spec.to_str().expect("utf-8 path"), "--json"];
+        args.extend_from_slice(extra);
+        let out = self.drift(&args);
+        assert_eq!(out.code, 0, "drift run failed:\n{}", out.stderr);
+        instances(&out.stdout)
+    }
+}
+
+pub fn drift_in(cwd: &Path, cache: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_drift"))
+        .current_dir(cwd)
+        .arg("--cache")
+        .arg(cache)
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .env_remove("DRIFT_CACHE")
+        .output()
+        .expect("run drift");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn instances(stdout: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{stdout}"));
+    v["instances"].as_array().expect("instances array").clone()
+}
+
+/// Ids of the instances in a given state.
+pub fn ids_in(instances: &[serde_json::Value], state: &str) -> Vec<String> {
+    let mut ids: Vec<String> = instances
+        .iter()
+        .filter(|i| i["state"] == state)
+        .map(|i| i["id"].as_str().expect("id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every manifest in a cache: instance id -> (file name -> blake3 digest).
+pub fn artifact_digests(cache: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let entries = cache.join("v1/entries");
+    for shard in std::fs::read_dir(&entries).expect("entries") {
+        for entry in std::fs::read_dir(shard.expect("shard").path()).expect("shard dir") {
+            let manifest = entry.expect("entry").path().join("manifest.json");
+            let m: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&manifest).expect("manifest")).expect("json");
+            let files = m["files"]
+                .as_object()
+                .expect("files")
+                .iter()
+                .map(|(k, v)| (k.clone(), v["digest"].as_str().expect("digest").to_string()))
+                .collect();
+            out.insert(m["id"].as_str().expect("id").to_string(), files);
+        }
+    }
+    out
+}
