@@ -1,6 +1,6 @@
 //! Determinism: the same spec and seed on CPU gives bit-identical artifacts and keys.
 
-use crate::util::{artifact_digests, spec, Scratch};
+use crate::util::{Scratch, artifact_digests, spec};
 
 #[test]
 fn two_cold_runs_give_identical_artifacts_and_keys() {
@@ -9,7 +9,12 @@ fn two_cold_runs_give_identical_artifacts_and_keys() {
     let run_b = b.run_json(&spec("tiny.toml"), &["--jobs", "1"]);
     let keys = |run: &[serde_json::Value]| -> Vec<(String, String)> {
         run.iter()
-            .map(|i| (i["id"].as_str().unwrap().to_string(), i["key"].as_str().unwrap().to_string()))
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().to_string(),
+                    i["key"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     assert_eq!(keys(&run_a), keys(&run_b));
@@ -28,7 +33,13 @@ fn two_cold_runs_give_identical_artifacts_and_keys() {
 fn a_different_root_seed_changes_every_key() {
     let s = Scratch::new();
     let a = s.run_json(&spec("tiny.toml"), &[]);
-    let status = s.drift(&["status", spec("tiny.toml").to_str().unwrap(), "--json", "--set", "experiment.seed=1"]);
+    let status = s.drift(&[
+        "status",
+        spec("tiny.toml").to_str().unwrap(),
+        "--json",
+        "--set",
+        "experiment.seed=1",
+    ]);
     let b = crate::util::instances(&status.stdout);
     let data_a = a.iter().find(|i| i["id"] == "data.moons").unwrap();
     let data_b = b.iter().find(|i| i["id"] == "data.moons").unwrap();

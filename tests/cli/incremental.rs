@@ -1,9 +1,12 @@
 //! Incremental behaviour: what reruns after which edit, and the reasons drift gives.
 
-use crate::util::{ids_in, instances, spec, Scratch};
+use crate::util::{Scratch, ids_in, instances, spec};
 
 fn all_ids(list: &[serde_json::Value]) -> Vec<String> {
-    let mut ids: Vec<String> = list.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let mut ids: Vec<String> = list
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
     ids.sort();
     ids
 }
@@ -23,7 +26,13 @@ fn noop_rerun_executes_nothing() {
 fn editing_lr_reruns_exactly_its_trainings_and_their_dependents() {
     let s = Scratch::new();
     let first = s.run_json(&spec("tiny.toml"), &[]);
-    let status = s.drift(&["status", spec("tiny.toml").to_str().unwrap(), "--json", "--set", "train.fm.lr=2e-3"]);
+    let status = s.drift(&[
+        "status",
+        spec("tiny.toml").to_str().unwrap(),
+        "--json",
+        "--set",
+        "train.fm.lr=2e-3",
+    ]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     for inst in instances(&status.stdout) {
         let id = inst["id"].as_str().unwrap();
@@ -34,14 +43,24 @@ fn editing_lr_reruns_exactly_its_trainings_and_their_dependents() {
                 serde_json::json!([{"type": "param_changed", "param": "lr", "old": "0.001", "new": "0.002"}])
             );
         } else if id.starts_with("sample.") {
-            assert_eq!(inst["key"], serde_json::Value::Null, "{id}: key unknown until the model reruns");
+            assert_eq!(
+                inst["key"],
+                serde_json::Value::Null,
+                "{id}: key unknown until the model reruns"
+            );
             assert_eq!(inst["reasons"][0]["type"], "upstream_stale");
         }
     }
     let second = s.run_json(&spec("tiny.toml"), &["--set", "train.fm.lr=2e-3"]);
-    let expected: Vec<String> = all_ids(&first).into_iter().filter(|id| !id.starts_with("data.")).collect();
+    let expected: Vec<String> = all_ids(&first)
+        .into_iter()
+        .filter(|id| !id.starts_with("data."))
+        .collect();
     assert_eq!(ids_in(&second, "executed"), expected);
-    assert_eq!(ids_in(&second, "cached"), vec!["data.gaussians", "data.moons"]);
+    assert_eq!(
+        ids_in(&second, "cached"),
+        vec!["data.gaussians", "data.moons"]
+    );
 }
 
 #[test]
@@ -102,7 +121,11 @@ name = "tiny"
 "#,
     );
     let again = s.run_json(&reformatted, &[]);
-    assert!(ids_in(&again, "executed").is_empty(), "{:?}", ids_in(&again, "executed"));
+    assert!(
+        ids_in(&again, "executed").is_empty(),
+        "{:?}",
+        ids_in(&again, "executed")
+    );
 }
 
 #[test]
@@ -119,8 +142,16 @@ fn renaming_stages_reruns_nothing() {
         .replace("name = \"tiny\"", "name = \"tiny-renamed\"");
     let renamed = s.write("renamed.toml", &text);
     let again = s.run_json(&renamed, &[]);
-    assert!(ids_in(&again, "executed").is_empty(), "{:?}", ids_in(&again, "executed"));
-    assert!(again.iter().any(|i| i["id"] == "train.flow[data=moons,seed=0]"));
+    assert!(
+        ids_in(&again, "executed").is_empty(),
+        "{:?}",
+        ids_in(&again, "executed")
+    );
+    assert!(
+        again
+            .iter()
+            .any(|i| i["id"] == "train.flow[data=moons,seed=0]")
+    );
 }
 
 #[test]
@@ -136,9 +167,18 @@ fn removing_a_sweep_value_reruns_only_the_report() {
 fn forced_instance_reruns_and_identical_output_cuts_off_dependents() {
     let s = Scratch::new();
     s.run_json(&spec("tiny.toml"), &[]);
-    let again = s.run_json(&spec("tiny.toml"), &["--force", "train.fm[data=moons,seed=0]"]);
-    assert_eq!(ids_in(&again, "executed"), vec!["train.fm[data=moons,seed=0]"]);
-    let forced = again.iter().find(|i| i["id"] == "train.fm[data=moons,seed=0]").unwrap();
+    let again = s.run_json(
+        &spec("tiny.toml"),
+        &["--force", "train.fm[data=moons,seed=0]"],
+    );
+    assert_eq!(
+        ids_in(&again, "executed"),
+        vec!["train.fm[data=moons,seed=0]"]
+    );
+    let forced = again
+        .iter()
+        .find(|i| i["id"] == "train.fm[data=moons,seed=0]")
+        .unwrap();
     assert_eq!(forced["reasons"], serde_json::json!([{"type": "forced"}]));
     // Training is deterministic on CPU: same bytes, so its samples stay cached.
     assert!(ids_in(&again, "cached").contains(&"sample.fm[data=moons,seed=0,nfe=1]".to_string()));
@@ -153,12 +193,22 @@ fn deleted_entry_is_reported_as_artifact_missing() {
     let first = s.run_json(&spec("tiny.toml"), &[]);
     let data = first.iter().find(|i| i["id"] == "data.moons").unwrap();
     let key = data["key"].as_str().unwrap();
-    std::fs::remove_file(s.cache().join("v1/entries").join(&key[..2]).join(key).join("test.parquet")).unwrap();
+    std::fs::remove_file(
+        s.cache()
+            .join("v1/entries")
+            .join(&key[..2])
+            .join(key)
+            .join("test.parquet"),
+    )
+    .unwrap();
     let status = s.drift(&["status", spec("tiny.toml").to_str().unwrap(), "--json"]);
     let list = instances(&status.stdout);
     let moons = list.iter().find(|i| i["id"] == "data.moons").unwrap();
     assert_eq!(moons["state"], "stale");
-    assert_eq!(moons["reasons"], serde_json::json!([{"type": "artifact_missing"}]));
+    assert_eq!(
+        moons["reasons"],
+        serde_json::json!([{"type": "artifact_missing"}])
+    );
     let again = s.run_json(&spec("tiny.toml"), &[]);
     // The data regenerates identically, so nothing downstream reruns.
     assert_eq!(ids_in(&again, "executed"), vec!["data.moons"]);
@@ -171,6 +221,16 @@ fn never_run_and_text_status() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("stale  data.moons"), "{}", out.stdout);
     assert!(out.stdout.contains("never run"), "{}", out.stdout);
-    assert!(out.stdout.contains("upstream stale: data.moons"), "{}", out.stdout);
-    assert!(out.stdout.trim_end().ends_with("23 instances: 0 fresh, 23 stale, 0 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("upstream stale: data.moons"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .trim_end()
+            .ends_with("23 instances: 0 fresh, 23 stale, 0 failed"),
+        "{}",
+        out.stdout
+    );
 }

@@ -6,7 +6,10 @@ use std::process::Command;
 
 /// The repository root (two levels above the drift-cli crate).
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// A spec under tests/specs/.
@@ -100,7 +103,8 @@ pub fn artifact_digests(cache: &Path) -> BTreeMap<String, BTreeMap<String, Strin
         for entry in std::fs::read_dir(shard.expect("shard").path()).expect("shard dir") {
             let manifest = entry.expect("entry").path().join("manifest.json");
             let m: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&manifest).expect("manifest")).expect("json");
+                serde_json::from_str(&std::fs::read_to_string(&manifest).expect("manifest"))
+                    .expect("json");
             let files = m["files"]
                 .as_object()
                 .expect("files")

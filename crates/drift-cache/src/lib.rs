@@ -11,7 +11,7 @@
 //! A directory under `entries/` with a readable manifest whose files all exist is the only thing
 //! ever treated as fresh. Paths and timings never enter keys; manifests hold timings outside them.
 
-use drift_plan::key::{output_digest, FileDigest, KeyComponents, OutputDigest, StageKey};
+use drift_plan::key::{FileDigest, KeyComponents, OutputDigest, StageKey, output_digest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -253,14 +253,24 @@ impl Cache {
         (slot.id == id).then_some(slot)
     }
 
-    pub fn write_slot(&self, experiment: &str, id: &str, components: &KeyComponents) -> Result<(), CacheError> {
+    pub fn write_slot(
+        &self,
+        experiment: &str,
+        id: &str,
+        components: &KeyComponents,
+    ) -> Result<(), CacheError> {
         let slot = Slot {
             id: id.to_string(),
             key: components.key(),
             components: components.clone(),
         };
         let path = self.slot_path(experiment, id);
-        write_atomic(&path, serde_json::to_string(&slot).expect("slot serialises").as_bytes())
+        write_atomic(
+            &path,
+            serde_json::to_string(&slot)
+                .expect("slot serialises")
+                .as_bytes(),
+        )
     }
 
     fn failure_path(&self, experiment: &str, id: &str) -> PathBuf {
@@ -268,7 +278,13 @@ impl Cache {
     }
 
     /// Records that an instance failed under `key` (shown by `drift status` until it succeeds).
-    pub fn write_failure(&self, experiment: &str, id: &str, key: &StageKey, error: &str) -> Result<(), CacheError> {
+    pub fn write_failure(
+        &self,
+        experiment: &str,
+        id: &str,
+        key: &StageKey,
+        error: &str,
+    ) -> Result<(), CacheError> {
         let record = Failure {
             id: id.to_string(),
             key: *key,
@@ -276,7 +292,9 @@ impl Cache {
         };
         write_atomic(
             &self.failure_path(experiment, id),
-            serde_json::to_string(&record).expect("failure serialises").as_bytes(),
+            serde_json::to_string(&record)
+                .expect("failure serialises")
+                .as_bytes(),
         )
     }
 
@@ -326,10 +344,10 @@ impl Cache {
     pub fn remove(&self, key: &StageKey) -> Result<(), CacheError> {
         let dir = self.entry_dir(key);
         let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let trash = self
-            .root
-            .join("tmp")
-            .join(format!("gc-{}-{}-{n}", key.short(), std::process::id()));
+        let trash =
+            self.root
+                .join("tmp")
+                .join(format!("gc-{}-{}-{n}", key.short(), std::process::id()));
         fs::rename(&dir, &trash).map_err(io(&dir))?;
         fs::remove_dir_all(&trash).map_err(io(&trash))
     }
@@ -425,7 +443,9 @@ mod tests {
         assert!(cache.lookup(&key).is_none());
         let staging = cache.stage(&key).unwrap();
         fs::write(staging.dir.join("a.bin"), b"hello").unwrap();
-        let m = cache.commit(staging, "data.x", c, Default::default()).unwrap();
+        let m = cache
+            .commit(staging, "data.x", c, Default::default())
+            .unwrap();
         assert_eq!(m.files["a.bin"].bytes, 5);
         let again = cache.lookup(&key).unwrap();
         assert_eq!(again.output, m.output);
@@ -457,7 +477,9 @@ mod tests {
         let key = c.key();
         let staging = cache.stage(&key).unwrap();
         fs::write(staging.dir.join("a.bin"), b"hello").unwrap();
-        cache.commit(staging, "data.x", c, Default::default()).unwrap();
+        cache
+            .commit(staging, "data.x", c, Default::default())
+            .unwrap();
         fs::write(cache.entry_dir(&key).join("a.bin"), b"hel").unwrap();
         assert!(cache.lookup(&key).is_none());
         assert!(cache.has_entry_dir(&key));

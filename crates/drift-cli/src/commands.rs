@@ -1,8 +1,8 @@
 //! One function per subcommand: load and plan the spec, talk to the cache, print results.
 
+use crate::SpecArgs;
 use crate::exit;
 use crate::progress::Reporter;
-use crate::SpecArgs;
 use anyhow::{Context, Result};
 use drift_cache::Cache;
 use drift_exec::{Record, RunOptions, State};
@@ -71,7 +71,10 @@ fn load(args: &SpecArgs) -> Result<Loaded, Failure> {
         },
         invalid_spec => invalid(invalid_spec.to_string()),
     })?;
-    let device_name = args.device.clone().unwrap_or_else(|| spec.experiment.device.clone());
+    let device_name = args
+        .device
+        .clone()
+        .unwrap_or_else(|| spec.experiment.device.clone());
     let request: DeviceRequest = device_name
         .parse()
         .map_err(|e| invalid(format!("error: --device: {e}")))?;
@@ -99,7 +102,14 @@ fn json_records(records: &[Record]) -> String {
         .expect("records serialise")
 }
 
-pub fn run(cache_dir: &Path, args: &SpecArgs, jobs: usize, force: &[String], keep_going: bool, json: bool) -> u8 {
+pub fn run(
+    cache_dir: &Path,
+    args: &SpecArgs,
+    jobs: usize,
+    force: &[String],
+    keep_going: bool,
+    json: bool,
+) -> u8 {
     finish((|| {
         let loaded = load(args)?;
         let cache = open_cache(cache_dir)?;
@@ -144,7 +154,11 @@ pub fn run(cache_dir: &Path, args: &SpecArgs, jobs: usize, force: &[String], kee
         } else {
             print_tables(&loaded, &cache, drift_report::Format::Terminal, None)?;
         }
-        Ok(if failed + skipped > 0 { exit::FAILED } else { exit::OK })
+        Ok(if failed + skipped > 0 {
+            exit::FAILED
+        } else {
+            exit::OK
+        })
     })())
 }
 
@@ -189,7 +203,12 @@ pub fn check(args: &SpecArgs) -> u8 {
         let loaded = load(args)?;
         let mut per_kind = Vec::new();
         for kind in StageKind::ALL {
-            let n = loaded.plan.instances.iter().filter(|i| i.kind == *kind).count();
+            let n = loaded
+                .plan
+                .instances
+                .iter()
+                .filter(|i| i.kind == *kind)
+                .count();
             if n > 0 {
                 per_kind.push(format!("{n} {}", kind.name()));
             }
@@ -210,7 +229,12 @@ pub fn show(cache_dir: &Path, args: &SpecArgs, id: &str) -> u8 {
         let loaded = load(args)?;
         let cache = open_cache(cache_dir)?;
         let Some(ix) = loaded.plan.find(id) else {
-            let ids: Vec<&str> = loaded.plan.instances.iter().map(|i| i.id.as_str()).collect();
+            let ids: Vec<&str> = loaded
+                .plan
+                .instances
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect();
             let hint = drift_spec::diagnostic::did_you_mean(id, ids.iter().copied());
             return Err(invalid(format!(
                 "error: no instance `{id}` in {}{hint}\n  = help: `drift status {}` lists every id",
@@ -252,10 +276,20 @@ pub fn show(cache_dir: &Path, args: &SpecArgs, id: &str) -> u8 {
                 let dir = cache.entry_dir(&key);
                 let _ = writeln!(out, "entry:   {}", absolute(&dir).display());
                 if let Some(m) = cache.lookup(&key) {
-                    let _ = writeln!(out, "manifest: {}", absolute(&dir.join(drift_cache::MANIFEST)).display());
+                    let _ = writeln!(
+                        out,
+                        "manifest: {}",
+                        absolute(&dir.join(drift_cache::MANIFEST)).display()
+                    );
                     let _ = writeln!(out, "output digest: {}", m.output);
                     for (name, file) in &m.files {
-                        let _ = writeln!(out, "artifact: {}  ({} bytes, blake3 {})", absolute(&dir.join(name)).display(), file.bytes, file.digest.short());
+                        let _ = writeln!(
+                            out,
+                            "artifact: {}  ({} bytes, blake3 {})",
+                            absolute(&dir.join(name)).display(),
+                            file.bytes,
+                            file.digest.short()
+                        );
                     }
                     if !m.cost.is_empty() {
                         let _ = writeln!(out, "cost (not reproducible):");
@@ -271,7 +305,10 @@ pub fn show(cache_dir: &Path, args: &SpecArgs, id: &str) -> u8 {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -283,15 +320,18 @@ pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>
         let loaded = load(args)?;
         let cache = open_cache(cache_dir)?;
         if format == "parquet" {
-            let out = out.ok_or_else(|| invalid("error: --format parquet needs --out FILE".into()))?;
+            let out =
+                out.ok_or_else(|| invalid("error: --format parquet needs --out FILE".into()))?;
             return print_tables(&loaded, &cache, drift_report::Format::Markdown, Some(out));
         }
-        let format = drift_report::Format::from_name(format).map_err(|e| invalid(format!("error: --format: {e}")))?;
+        let format = drift_report::Format::from_name(format)
+            .map_err(|e| invalid(format!("error: --format: {e}")))?;
         match out {
             None => print_tables(&loaded, &cache, format, None),
             Some(path) => {
                 let text = render_tables(&loaded, &cache, format)?;
-                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 Ok(exit::OK)
             }
         }
@@ -300,11 +340,17 @@ pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>
 
 /// Prints every report (or writes Parquet files when `parquet_out` is given). Tables are built
 /// from the current plan, so labels always use today's stage names.
-fn print_tables(loaded: &Loaded, cache: &Cache, format: drift_report::Format, parquet_out: Option<&Path>) -> Result<u8, Failure> {
+fn print_tables(
+    loaded: &Loaded,
+    cache: &Cache,
+    format: drift_report::Format,
+    parquet_out: Option<&Path>,
+) -> Result<u8, Failure> {
     if let Some(out) = parquet_out {
         for (name, table) in build_tables(loaded, cache)? {
             let path = PathBuf::from(out.to_string_lossy().replace("{report}", &name));
-            drift_report::write_parquet(&table, &path).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+            drift_report::write_parquet(&table, &path)
+                .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
             eprintln!("wrote {}", path.display());
         }
         return Ok(exit::OK);
@@ -314,38 +360,60 @@ fn print_tables(loaded: &Loaded, cache: &Cache, format: drift_report::Format, pa
     Ok(exit::OK)
 }
 
-fn render_tables(loaded: &Loaded, cache: &Cache, format: drift_report::Format) -> Result<String, Failure> {
+fn render_tables(
+    loaded: &Loaded,
+    cache: &Cache,
+    format: drift_report::Format,
+) -> Result<String, Failure> {
     let mut text = String::new();
     for (name, table) in build_tables(loaded, cache)? {
-        text.push_str(&drift_report::render(&table, &format!("report.{name}"), format));
+        text.push_str(&drift_report::render(
+            &table,
+            &format!("report.{name}"),
+            format,
+        ));
         text.push('\n');
     }
     Ok(text)
 }
 
-fn build_tables(loaded: &Loaded, cache: &Cache) -> Result<Vec<(String, drift_report::Table)>, Failure> {
+fn build_tables(
+    loaded: &Loaded,
+    cache: &Cache,
+) -> Result<Vec<(String, drift_report::Table)>, Failure> {
     let records = drift_exec::status(&loaded.plan, cache);
     let mut tables = Vec::new();
     for (i, inst) in loaded.plan.instances.iter().enumerate() {
-        let StageParams::Report(params) = &inst.params else { continue };
+        let StageParams::Report(params) = &inst.params else {
+            continue;
+        };
         if records[i].state != State::Fresh {
             return Err(Failure {
                 code: exit::FAILED,
                 message: format!(
                     "error: {} is not computed yet ({})\n  = help: run `drift run {}` first",
                     inst.id,
-                    records[i].reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "),
+                    records[i]
+                        .reasons
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
                     loaded.spec.sources.spec_path.display()
                 ),
             });
         }
         let mut inputs = Vec::new();
         for input in &inst.inputs {
-            let key = records[input.node.index()].key.expect("inputs of a fresh report are fresh");
+            let key = records[input.node.index()]
+                .key
+                .expect("inputs of a fresh report are fresh");
             inputs.push((input.node, cache.entry_dir(&key)));
         }
-        let borrowed: Vec<(drift_plan::NodeIndex, &Path)> = inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
-        let rows = drift_stages::report_records(&loaded.plan, &borrowed).map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+        let borrowed: Vec<(drift_plan::NodeIndex, &Path)> =
+            inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
+        let rows = drift_stages::report_records(&loaded.plan, &borrowed)
+            .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
         let cfg = drift_stages::report_config(params, &rows);
         let table = drift_report::build_table(&rows, &cfg).map_err(|e| Failure {
             code: exit::INVALID,
@@ -408,7 +476,10 @@ pub fn list(what: &str) -> u8 {
     let docs = |kind: StageKind, tag: &str, name: &str| {
         let mut s = String::new();
         for p in stage_schema(kind).params_for(Some((tag, name))) {
-            let common = stage_schema(kind).params_for(None).iter().any(|c| c.name == p.name);
+            let common = stage_schema(kind)
+                .params_for(None)
+                .iter()
+                .any(|c| c.name == p.name);
             if common {
                 continue;
             }
@@ -423,7 +494,10 @@ pub fn list(what: &str) -> u8 {
                 out.push_str(&format!("{name}\n    {doc}\n"));
                 out.push_str(&docs(StageKind::Data, "generator", &name));
                 if let Some(info) = recipes.iter().find(|g| g.name == name) {
-                    out.push_str(&format!("    variants (default {}):\n", info.default_variant));
+                    out.push_str(&format!(
+                        "    variants (default {}):\n",
+                        info.default_variant
+                    ));
                     for (v, recipe) in &info.variants {
                         out.push_str(&format!("      {v:<16} {recipe}\n"));
                     }

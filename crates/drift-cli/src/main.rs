@@ -21,7 +21,11 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "drift", version, about = "Declarative, cached experiments on dynamics-based generative models")]
+#[command(
+    name = "drift",
+    version,
+    about = "Declarative, cached experiments on dynamics-based generative models"
+)]
 struct Cli {
     /// Cache directory (entries live under DIR/v1/).
     #[arg(long, global = true, env = "DRIFT_CACHE", default_value = "cache")]

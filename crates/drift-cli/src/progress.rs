@@ -26,9 +26,11 @@ impl Reporter {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let overall = multi.add(ProgressBar::new(total as u64));
             overall.set_style(
-                ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} instances  {elapsed}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>8} [{bar:30}] {pos}/{len} instances  {elapsed}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             overall.set_prefix("drift");
             (Some(multi), Some(overall))
@@ -99,7 +101,10 @@ impl Progress for Reporter {
         let last = deciles.entry(ix).or_insert(0);
         if decile > *last {
             *last = decile;
-            eprintln!("         step {step}/{steps} {loss}  (instance {})", ix.index());
+            eprintln!(
+                "         step {step}/{steps} {loss}  (instance {})",
+                ix.index()
+            );
         }
     }
 

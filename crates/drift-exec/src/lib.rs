@@ -5,9 +5,9 @@
 pub mod reason;
 
 use drift_cache::{Cache, CacheError, Manifest};
+use drift_plan::NodeIndex;
 use drift_plan::key::{KeyComponents, OutputDigest, StageKey};
 use drift_plan::{Instance, Plan};
-use drift_plan::NodeIndex;
 pub use reason::Reason;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -135,7 +135,13 @@ impl Record {
 }
 
 /// The reasons an instance with known key components has no usable entry.
-fn stale_reasons(cache: &Cache, experiment: &str, inst: &Instance, comps: &KeyComponents, key: &StageKey) -> Vec<Reason> {
+fn stale_reasons(
+    cache: &Cache,
+    experiment: &str,
+    inst: &Instance,
+    comps: &KeyComponents,
+    key: &StageKey,
+) -> Vec<Reason> {
     match cache.read_slot(experiment, &inst.id) {
         Some(slot) if slot.key == *key => vec![Reason::ArtifactMissing],
         Some(slot) => reason::explain(&slot.components, comps),
@@ -146,10 +152,18 @@ fn stale_reasons(cache: &Cache, experiment: &str, inst: &Instance, comps: &KeyCo
 
 /// Reasons for an instance whose key is unknown because inputs are stale: its own parameter
 /// changes (when something was recorded before) plus `upstream stale` per stale input.
-fn unknown_key_reasons(cache: &Cache, plan: &Plan, inst: &Instance, stale_inputs: &[NodeIndex]) -> Vec<Reason> {
+fn unknown_key_reasons(
+    cache: &Cache,
+    plan: &Plan,
+    inst: &Instance,
+    stale_inputs: &[NodeIndex],
+) -> Vec<Reason> {
     let mut reasons = Vec::new();
     if let Some(slot) = cache.read_slot(&plan.experiment_name, &inst.id) {
-        reasons.extend(reason::param_changes(&slot.components.params, &inst.semantic));
+        reasons.extend(reason::param_changes(
+            &slot.components.params,
+            &inst.semantic,
+        ));
     }
     for ix in stale_inputs {
         reasons.push(Reason::UpstreamStale {
@@ -183,7 +197,10 @@ pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
         if let Some(m) = cache.lookup(&key) {
             record.state = State::Fresh;
             record.output = Some(m.output);
-        } else if let Some(f) = cache.read_failure(&plan.experiment_name, &inst.id).filter(|f| f.key == key) {
+        } else if let Some(f) = cache
+            .read_failure(&plan.experiment_name, &inst.id)
+            .filter(|f| f.key == key)
+        {
             record.state = State::Failed;
             record.error = Some(f.error);
             record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
@@ -262,7 +279,15 @@ pub fn run(
                             .map(|i| outs[i.node.index()].clone().expect("inputs are done"))
                             .collect()
                     };
-                    let (record, manifest) = run_one(plan, cache, executor, progress, ix, inputs, forced[ix.index()]);
+                    let (record, manifest) = run_one(
+                        plan,
+                        cache,
+                        executor,
+                        progress,
+                        ix,
+                        inputs,
+                        forced[ix.index()],
+                    );
                     if done_tx.send((ix, record, manifest)).is_err() {
                         break;
                     }
@@ -273,7 +298,9 @@ pub fn run(
         let mut remaining = n;
         let mut aborted = false;
         while remaining > 0 {
-            let Ok((ix, record, manifest)) = done_rx.recv() else { break };
+            let Ok((ix, record, manifest)) = done_rx.recv() else {
+                break;
+            };
             remaining -= 1;
             progress.finished(ix, &record);
             let failed = record.state == State::Failed;
@@ -338,13 +365,18 @@ pub fn run(
         for (i, r) in records.iter_mut().enumerate() {
             if r.is_none() {
                 let mut rec = Record::new(&plan.instances[i], State::Skipped);
-                rec.error = Some("not started: an earlier instance failed (use --keep-going to continue)".into());
+                rec.error = Some(
+                    "not started: an earlier instance failed (use --keep-going to continue)".into(),
+                );
                 *r = Some(rec);
             }
         }
         shared.close();
     });
-    records.into_iter().map(|r| r.expect("every instance has a record")).collect()
+    records
+        .into_iter()
+        .map(|r| r.expect("every instance has a record"))
+        .collect()
 }
 
 struct Queue {

@@ -14,7 +14,11 @@ pub enum Reason {
     /// Nothing was ever recorded for this instance.
     NeverRun,
     /// A parameter's value changed (one reason per parameter).
-    ParamChanged { param: String, old: String, new: String },
+    ParamChanged {
+        param: String,
+        old: String,
+        new: String,
+    },
     /// An input's output changed.
     InputChanged { input: String },
     /// An input has not been computed yet, so this key is unknown.
@@ -60,13 +64,15 @@ pub fn param_changes(old: &J, new: &J) -> Vec<Reason> {
     if old.get("labels") != new.get("labels") {
         out.push(label_change(old.get("labels"), new.get("labels")));
     }
-    out.extend(keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(|k| Reason::ParamChanged {
-            param: k.clone(),
-            old: a.get(k).cloned().unwrap_or_else(|| "(unset)".into()),
-            new: b.get(k).cloned().unwrap_or_else(|| "(unset)".into()),
-        }));
+    out.extend(
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| Reason::ParamChanged {
+                param: k.clone(),
+                old: a.get(k).cloned().unwrap_or_else(|| "(unset)".into()),
+                new: b.get(k).cloned().unwrap_or_else(|| "(unset)".into()),
+            }),
+    );
     out
 }
 
@@ -79,7 +85,12 @@ fn label_change(old: Option<&J>, new: Option<&J>) -> Reason {
                 a.iter()
                     .map(|row| {
                         row.as_object()
-                            .map(|o| o.iter().map(|(k, v)| format!("{k}={}", display_json(v))).collect::<Vec<_>>().join(","))
+                            .map(|o| {
+                                o.iter()
+                                    .map(|(k, v)| format!("{k}={}", display_json(v)))
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
                             .unwrap_or_default()
                     })
                     .collect()
@@ -93,7 +104,11 @@ fn label_change(old: Option<&J>, new: Option<&J>) -> Reason {
     let summary = |items: Vec<&String>| -> String {
         match items.len() {
             0 => "(none)".into(),
-            n if n <= 3 => items.iter().map(|s| format!("{{{s}}}")).collect::<Vec<_>>().join(" "),
+            n if n <= 3 => items
+                .iter()
+                .map(|s| format!("{{{s}}}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             n => format!("{{{}}} and {} more", items[0], n - 1),
         }
     };
@@ -167,16 +182,29 @@ pub fn explain(previous: &KeyComponents, current: &KeyComponents) -> Vec<Reason>
             .inputs
             .iter()
             .find(|p| p.role == input.role && p.id == input.id)
-            .or_else(|| previous.inputs.iter().find(|p| p.role == input.role && p.digest == input.digest));
+            .or_else(|| {
+                previous
+                    .inputs
+                    .iter()
+                    .find(|p| p.role == input.role && p.digest == input.digest)
+            });
         if before.is_none_or(|p| p.digest != input.digest) {
             reasons.push(Reason::InputChanged {
                 input: input.id.clone(),
             });
         }
     }
-    if current.inputs.len() < previous.inputs.len() && !reasons.iter().any(|r| matches!(r, Reason::InputChanged { .. })) {
+    if current.inputs.len() < previous.inputs.len()
+        && !reasons
+            .iter()
+            .any(|r| matches!(r, Reason::InputChanged { .. }))
+    {
         reasons.push(Reason::InputChanged {
-            input: format!("{} inputs -> {}", previous.inputs.len(), current.inputs.len()),
+            input: format!(
+                "{} inputs -> {}",
+                previous.inputs.len(),
+                current.inputs.len()
+            ),
         });
     }
     if reasons.is_empty() {

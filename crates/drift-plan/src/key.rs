@@ -92,9 +92,21 @@ impl KeyComponents {
         field(&mut h, "kind", self.kind.as_bytes());
         field(&mut h, "version", &self.version.to_le_bytes());
         field(&mut h, "params", canonical_json(&self.params).as_bytes());
-        field(&mut h, "experiment_seed", &self.experiment_seed.to_le_bytes());
-        field(&mut h, "device", self.device.as_deref().unwrap_or("").as_bytes());
-        field(&mut h, "dtype", self.dtype.as_deref().unwrap_or("").as_bytes());
+        field(
+            &mut h,
+            "experiment_seed",
+            &self.experiment_seed.to_le_bytes(),
+        );
+        field(
+            &mut h,
+            "device",
+            self.device.as_deref().unwrap_or("").as_bytes(),
+        );
+        field(
+            &mut h,
+            "dtype",
+            self.dtype.as_deref().unwrap_or("").as_bytes(),
+        );
         field(&mut h, "inputs", &(self.inputs.len() as u64).to_le_bytes());
         for input in &self.inputs {
             field(&mut h, &input.role, &input.digest.0);
@@ -151,7 +163,9 @@ fn write_canonical(v: &J, out: &mut String) {
 }
 
 /// The digest of a set of named files: sorted (name, digest) pairs.
-pub fn output_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a FileDigest)>) -> OutputDigest {
+pub fn output_digest<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a FileDigest)>,
+) -> OutputDigest {
     let mut files: Vec<(&str, &FileDigest)> = files.into_iter().collect();
     files.sort();
     let mut h = blake3::Hasher::new();
@@ -236,7 +250,13 @@ mod tests {
 
     #[test]
     fn seeds_differ_by_stream() {
-        assert_ne!(derive_seed(0, "data", 0, "train"), derive_seed(0, "data", 0, "test"));
-        assert_eq!(derive_seed(3, "data", 1, "x"), derive_seed(3, "data", 1, "x"));
+        assert_ne!(
+            derive_seed(0, "data", 0, "train"),
+            derive_seed(0, "data", 0, "test")
+        );
+        assert_eq!(
+            derive_seed(3, "data", 1, "x"),
+            derive_seed(3, "data", 1, "x")
+        );
     }
 }

@@ -5,12 +5,12 @@
 pub mod key;
 
 use drift_spec::{
-    resolve_params, Diagnostic, Diagnostics, Node, Sources, Spec, StageDef, StageKind,
-    StageParams, StageRef,
+    Diagnostic, Diagnostics, Node, Sources, Spec, StageDef, StageKind, StageParams, StageRef,
+    resolve_params,
 };
 use key::{KeyComponents, KeyInput, OutputDigest};
-pub use petgraph::graph::NodeIndex;
 use petgraph::graph::DiGraph;
+pub use petgraph::graph::NodeIndex;
 use serde_json::Value as J;
 use std::collections::{BTreeMap, HashMap};
 
@@ -75,11 +75,7 @@ impl Instance {
     }
 
     /// The key components, given the output digest of every input (in `inputs` order).
-    pub fn key_components(
-        &self,
-        plan: &Plan,
-        digests: &[OutputDigest],
-    ) -> KeyComponents {
+    pub fn key_components(&self, plan: &Plan, digests: &[OutputDigest]) -> KeyComponents {
         KeyComponents {
             kind: self.kind.name().to_string(),
             version: implementation_version(self.kind),
@@ -407,7 +403,8 @@ impl Builder<'_> {
                 Err(errors) => {
                     for e in errors {
                         let span = def.span_of(&table, &e.path);
-                        let mut d = Diagnostic::new(Some(span), format!("{label}.{}", e.path), e.message);
+                        let mut d =
+                            Diagnostic::new(Some(span), format!("{label}.{}", e.path), e.message);
                         if let Some(h) = e.help {
                             d = d.with_help(h);
                         }
@@ -423,7 +420,11 @@ impl Builder<'_> {
                 .zip(&choice)
                 .map(|(axis, &i)| {
                     let value = &axis.values[i];
-                    let is_ref = def.kind.reference_keys().iter().any(|r| axis.path == [r.key]);
+                    let is_ref = def
+                        .kind
+                        .reference_keys()
+                        .iter()
+                        .any(|r| axis.path == [r.key]);
                     let shown = match (is_ref, value.as_str()) {
                         (true, Some(t)) => StageRef::parse(t).map(|r| r.name).unwrap_or_default(),
                         _ => display_json(&value.to_json()),
@@ -444,7 +445,10 @@ impl Builder<'_> {
                 }
                 let texts: Vec<String> = match json.get(rk.key) {
                     Some(J::String(s)) => vec![s.clone()],
-                    Some(J::Array(items)) => items.iter().filter_map(|i| i.as_str().map(String::from)).collect(),
+                    Some(J::Array(items)) => items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(String::from))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 let mut matched = Vec::new();
@@ -453,11 +457,16 @@ impl Builder<'_> {
                     let found = self.resolve_reference(&r);
                     if found.is_empty() {
                         let span = def.span_of(&table, rk.key);
-                        self.diags.push(Diagnostic::new(
-                            Some(span),
-                            format!("{label}.{}", rk.key),
-                            format!("`{t}` matches no instance"),
-                        ).with_help("check the filter's axis names and values against `drift status`"));
+                        self.diags.push(
+                            Diagnostic::new(
+                                Some(span),
+                                format!("{label}.{}", rk.key),
+                                format!("`{t}` matches no instance"),
+                            )
+                            .with_help(
+                                "check the filter's axis names and values against `drift status`",
+                            ),
+                        );
                     }
                     matched.extend(found);
                 }
@@ -466,9 +475,19 @@ impl Builder<'_> {
             if def.kind.reference_keys().iter().any(|r| r.many) {
                 // A report gathers every matching instance; it never fans out.
                 let (role, mut nodes) = fan.pop().unwrap_or_default();
-                nodes.sort_by(|a, b| self.instances[a.index()].id.cmp(&self.instances[b.index()].id));
+                nodes.sort_by(|a, b| {
+                    self.instances[a.index()]
+                        .id
+                        .cmp(&self.instances[b.index()].id)
+                });
                 nodes.dedup();
-                let inputs: Vec<Input> = nodes.into_iter().map(|node| Input { role: role.clone(), node }).collect();
+                let inputs: Vec<Input> = nodes
+                    .into_iter()
+                    .map(|node| Input {
+                        role: role.clone(),
+                        node,
+                    })
+                    .collect();
                 self.add(def, params, semantic, own, inputs);
                 continue;
             }
@@ -526,9 +545,17 @@ impl Builder<'_> {
             if def.kind != r.kind || !r.matches_name(&def.name) {
                 continue;
             }
-            for &ix in self.of_stage.get(&def.label()).map(Vec::as_slice).unwrap_or_default() {
+            for &ix in self
+                .of_stage
+                .get(&def.label())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 let inst = &self.instances[ix.index()];
-                if r.filters.iter().all(|(k, v)| inst.coord(k) == Some(v.as_str())) {
+                if r.filters
+                    .iter()
+                    .all(|(k, v)| inst.coord(k) == Some(v.as_str()))
+                {
                     out.push(ix);
                 }
             }
@@ -536,7 +563,14 @@ impl Builder<'_> {
         out
     }
 
-    fn add(&mut self, def: &StageDef, params: StageParams, mut semantic: J, coords: Vec<Coord>, inputs: Vec<Input>) {
+    fn add(
+        &mut self,
+        def: &StageDef,
+        params: StageParams,
+        mut semantic: J,
+        coords: Vec<Coord>,
+        inputs: Vec<Input>,
+    ) {
         let id = format_id(def, &coords);
         if def.kind == StageKind::Report {
             // A report's output carries the labels of its rows, so they are part of its key.
@@ -551,7 +585,11 @@ impl Builder<'_> {
                     J::Object(
                         shown
                             .iter()
-                            .filter_map(|name| columns.get(name).map(|v| (name.clone(), J::String(v.clone()))))
+                            .filter_map(|name| {
+                                columns
+                                    .get(name)
+                                    .map(|v| (name.clone(), J::String(v.clone())))
+                            })
                             .collect(),
                     )
                 })
@@ -610,7 +648,10 @@ impl Builder<'_> {
 }
 
 /// Every combination of one instance per reference key where shared coordinates agree.
-fn paired_product(fan: &[(String, Vec<NodeIndex>)], instances: &[Instance]) -> Vec<Vec<(String, NodeIndex)>> {
+fn paired_product(
+    fan: &[(String, Vec<NodeIndex>)],
+    instances: &[Instance],
+) -> Vec<Vec<(String, NodeIndex)>> {
     let mut out: Vec<Vec<(String, NodeIndex)>> = vec![Vec::new()];
     for (role, nodes) in fan {
         let mut next = Vec::new();
@@ -619,7 +660,8 @@ fn paired_product(fan: &[(String, Vec<NodeIndex>)], instances: &[Instance]) -> V
                 let agrees = partial.iter().all(|(_, p)| {
                     let a = &instances[p.index()].coords;
                     let b = &instances[n.index()].coords;
-                    a.iter().all(|c| b.iter().all(|d| d.name != c.name || d.value == c.value))
+                    a.iter()
+                        .all(|c| b.iter().all(|d| d.name != c.name || d.value == c.value))
                 });
                 if agrees {
                     let mut combo = partial.clone();
@@ -673,7 +715,10 @@ fn format_id(def: &StageDef, coords: &[Coord]) -> String {
     if coords.is_empty() {
         return def.label();
     }
-    let inner: Vec<String> = coords.iter().map(|c| format!("{}={}", c.name, c.value)).collect();
+    let inner: Vec<String> = coords
+        .iter()
+        .map(|c| format!("{}={}", c.name, c.value))
+        .collect();
     format!("{}[{}]", def.label(), inner.join(","))
 }
 
@@ -706,14 +751,23 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
         let inherited: Vec<&str> = inst
             .inputs
             .iter()
-            .flat_map(|i| instances[i.node.index()].coords.iter().map(|c| c.name.as_str()))
+            .flat_map(|i| {
+                instances[i.node.index()]
+                    .coords
+                    .iter()
+                    .map(|c| c.name.as_str())
+            })
             .collect();
         let own_axes: Vec<String> = inst
             .coords
             .iter()
             .map(|c| c.name.as_str())
             .filter(|c| !inherited.contains(c))
-            .map(|c| c.strip_prefix(&format!("{label}.")).unwrap_or(c).to_string())
+            .map(|c| {
+                c.strip_prefix(&format!("{label}."))
+                    .unwrap_or(c)
+                    .to_string()
+            })
             .collect();
         let mut flat = Vec::new();
         flatten("", &inst.semantic, &mut flat);
@@ -729,7 +783,11 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
             }
             let up = &instances[input.node.index()];
             if input.role != "test_data" {
-                entries.push((input.role.clone(), format!("{label}.{}", input.role), up.stage.clone()));
+                entries.push((
+                    input.role.clone(),
+                    format!("{label}.{}", input.role),
+                    up.stage.clone(),
+                ));
                 stack.push(input.node);
             }
         }
@@ -755,7 +813,11 @@ fn flatten(prefix: &str, v: &J, out: &mut Vec<(String, String)>) {
     match v {
         J::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 if k == "labels" {
                     continue;
                 }

@@ -14,7 +14,7 @@ pub mod source;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use node::{Key, Node, NodeValue};
-pub use resolve::{resolve_params, ParamError, StageParams};
+pub use resolve::{ParamError, StageParams, resolve_params};
 pub use source::{Location, SourceId, Sources, Span};
 
 use params::ExperimentParams;
@@ -421,8 +421,12 @@ fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
     }
     if experiment.is_none() && !entries.iter().any(|(k, _)| k.name == "experiment") {
         diags.push(
-            Diagnostic::new(Some(Span::new(SourceId(0), 0..0)), "experiment", "missing table `[experiment]`")
-                .with_help("add `[experiment]` with at least `name = \"...\"`"),
+            Diagnostic::new(
+                Some(Span::new(SourceId(0), 0..0)),
+                "experiment",
+                "missing table `[experiment]`",
+            )
+            .with_help("add `[experiment]` with at least `name = \"...\"`"),
         );
     }
     check_references(&stages, diags);
@@ -499,7 +503,12 @@ impl std::str::FromStr for DeviceName {
     }
 }
 
-fn check_stage(kind: StageKind, name: &Key, table: &Node, diags: &mut Vec<Diagnostic>) -> Option<StageDef> {
+fn check_stage(
+    kind: StageKind,
+    name: &Key,
+    table: &Node,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<StageDef> {
     let label = format!("{}.{}", kind.name(), name.name);
     let before = diags.len();
     let mut base_entries = Vec::new();
@@ -516,7 +525,7 @@ fn check_stage(kind: StageKind, name: &Key, table: &Node, diags: &mut Vec<Diagno
                     ));
                     continue;
                 }
-                collect_axes(value, &mut Vec::new(), zip, &label, &mut axes, diags);
+                collect_axes(value, &[], zip, &label, &mut axes, diags);
             }
             _ => base_entries.push((key.clone(), value.clone())),
         }
@@ -546,7 +555,9 @@ fn check_stage(kind: StageKind, name: &Key, table: &Node, diags: &mut Vec<Diagno
                     join(&label, &dotted),
                     format!("`{dotted}` is given both plainly and as a sweep in [{label}]"),
                 )
-                .with_help(format!("remove `{dotted} = ...` or the `sweep.{dotted}` / `zip.{dotted}` list")),
+                .with_help(format!(
+                    "remove `{dotted} = ...` or the `sweep.{dotted}` / `zip.{dotted}` list"
+                )),
             );
         }
     }
@@ -554,19 +565,17 @@ fn check_stage(kind: StageKind, name: &Key, table: &Node, diags: &mut Vec<Diagno
     if let Some(first) = zips.first() {
         for z in &zips[1..] {
             if z.values.len() != first.values.len() {
-                diags.push(
-                    Diagnostic::new(
-                        Some(z.key_span),
-                        join(&label, &z.name()),
-                        format!(
-                            "zip lists in [{label}] must have equal lengths: `{}` has {}, `{}` has {}",
-                            first.name(),
-                            first.values.len(),
-                            z.name(),
-                            z.values.len()
-                        ),
+                diags.push(Diagnostic::new(
+                    Some(z.key_span),
+                    join(&label, &z.name()),
+                    format!(
+                        "zip lists in [{label}] must have equal lengths: `{}` has {}, `{}` has {}",
+                        first.name(),
+                        first.values.len(),
+                        z.name(),
+                        z.values.len()
                     ),
-                );
+                ));
             }
         }
     }
@@ -593,7 +602,9 @@ fn check_stage(kind: StageKind, name: &Key, table: &Node, diags: &mut Vec<Diagno
     schema.check_table(&first, &label, &label, &mut key_diags);
     // Unknown keys do not stop type checks (serde ignores them); a bad discriminator or enum
     // value would only be reported twice.
-    let only_unknown_keys = key_diags.iter().all(|d| d.message.starts_with("unknown key"));
+    let only_unknown_keys = key_diags
+        .iter()
+        .all(|d| d.message.starts_with("unknown key"));
     diags.extend(key_diags);
     if !only_unknown_keys {
         return Some(def);
@@ -608,10 +619,13 @@ fn check_stage(kind: StageKind, name: &Key, table: &Node, diags: &mut Vec<Diagno
                 let span = def.span_of(&table, &e.path);
                 let key = join(&label, &e.path);
                 if seen.insert((key.clone(), e.message.clone())) {
-                    let message = match (e.message.strip_prefix("invalid type: "), e.path.is_empty()) {
-                        (Some(rest), false) => format!("invalid type for `{}`: {}", e.path, type_message(rest)),
-                        _ => type_message(&e.message),
-                    };
+                    let message =
+                        match (e.message.strip_prefix("invalid type: "), e.path.is_empty()) {
+                            (Some(rest), false) => {
+                                format!("invalid type for `{}`: {}", e.path, type_message(rest))
+                            }
+                            _ => type_message(&e.message),
+                        };
                     let mut d = Diagnostic::new(Some(span), key, message);
                     if let Some(h) = e.help {
                         d = d.with_help(h);
@@ -658,7 +672,7 @@ fn type_message(message: &str) -> String {
 
 fn collect_axes(
     table: &Node,
-    prefix: &mut Vec<String>,
+    prefix: &[String],
     zip: bool,
     label: &str,
     axes: &mut Vec<Axis>,
@@ -666,7 +680,7 @@ fn collect_axes(
 ) {
     let kind = if zip { "zip" } else { "sweep" };
     for (key, value) in table.as_table().unwrap_or_default() {
-        let mut path = prefix.clone();
+        let mut path = prefix.to_vec();
         path.extend(split_key(&key.name));
         match &value.value {
             NodeValue::Array(items) if !items.is_empty() => axes.push(Axis {
@@ -675,21 +689,27 @@ fn collect_axes(
                 key_span: key.span,
                 zip,
             }),
-            NodeValue::Array(_) => diags.push(Diagnostic::new(
-                Some(value.span),
-                format!("{label}.{kind}.{}", path.join(".")),
-                format!("`{kind}.{}` is an empty list", path.join(".")),
-            ).with_help("list at least one value")),
-            NodeValue::Table(_) => collect_axes(value, &mut path, zip, label, axes, diags),
-            _ => diags.push(Diagnostic::new(
-                Some(value.span),
-                format!("{label}.{kind}.{}", path.join(".")),
-                format!(
-                    "`{kind}.{}` must be a list of values, found {}",
-                    path.join("."),
-                    value.type_name()
-                ),
-            ).with_help(format!("write `{kind}.{} = [a, b, ...]`", path.join(".")))),
+            NodeValue::Array(_) => diags.push(
+                Diagnostic::new(
+                    Some(value.span),
+                    format!("{label}.{kind}.{}", path.join(".")),
+                    format!("`{kind}.{}` is an empty list", path.join(".")),
+                )
+                .with_help("list at least one value"),
+            ),
+            NodeValue::Table(_) => collect_axes(value, &path, zip, label, axes, diags),
+            _ => diags.push(
+                Diagnostic::new(
+                    Some(value.span),
+                    format!("{label}.{kind}.{}", path.join(".")),
+                    format!(
+                        "`{kind}.{}` must be a list of values, found {}",
+                        path.join("."),
+                        value.type_name()
+                    ),
+                )
+                .with_help(format!("write `{kind}.{} = [a, b, ...]`", path.join("."))),
+            ),
         }
     }
 }
@@ -745,9 +765,17 @@ fn check_reference(
         .map(StageDef::label)
         .collect();
     let help = if targets.is_empty() {
-        format!("the spec has no {} stage; add a [{}.NAME] table", rk.target.name(), rk.target.name())
+        format!(
+            "the spec has no {} stage; add a [{}.NAME] table",
+            rk.target.name(),
+            rk.target.name()
+        )
     } else {
-        format!("{} stages: {}", rk.target.name(), diagnostic::list(&targets))
+        format!(
+            "{} stages: {}",
+            rk.target.name(),
+            diagnostic::list(&targets)
+        )
     };
     let r = match StageRef::parse(text) {
         Ok(r) => r,
@@ -773,11 +801,17 @@ fn check_reference(
         return;
     }
     if r.is_glob() && !rk.many {
-        diags.push(Diagnostic::new(
-            Some(node.span),
-            key,
-            format!("`{}` takes one stage; globs are allowed only in lists like `report.from`", rk.key),
-        ).with_help(help));
+        diags.push(
+            Diagnostic::new(
+                Some(node.span),
+                key,
+                format!(
+                    "`{}` takes one stage; globs are allowed only in lists like `report.from`",
+                    rk.key
+                ),
+            )
+            .with_help(help),
+        );
         return;
     }
     let matched: Vec<&StageDef> = stages

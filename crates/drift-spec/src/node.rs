@@ -2,8 +2,8 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{SourceId, Span};
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// A TOML value with its span.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +188,11 @@ fn convert(v: Spanned<DeValue<'_>>, source: SourceId) -> Result<Node, Diagnostic
                     .to_string(),
             };
             let magnitude = i64::from_str_radix(&digits, i.radix()).map_err(|_| {
-                Diagnostic::new(Some(span), "", format!("integer `{}` is out of range", i.as_str()))
+                Diagnostic::new(
+                    Some(span),
+                    "",
+                    format!("integer `{}` is out of range", i.as_str()),
+                )
             })?;
             NodeValue::Int(if negative { -magnitude } else { magnitude })
         }
@@ -206,7 +210,10 @@ fn convert(v: Spanned<DeValue<'_>>, source: SourceId) -> Result<Node, Diagnostic
                 return Err(Diagnostic::new(
                     Some(span),
                     "",
-                    format!("non-finite number `{}` is not allowed in a spec", f.as_str()),
+                    format!(
+                        "non-finite number `{}` is not allowed in a spec",
+                        f.as_str()
+                    ),
                 ));
             }
             NodeValue::Float(x)

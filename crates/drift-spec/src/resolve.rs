@@ -1,8 +1,8 @@
 //! From a stage's parameter table (JSON, one instance) to typed, completed, validated parameters.
 //! This is the single place where defaults are filled and cross-field rules are checked.
 
-use crate::params::*;
 use crate::StageKind;
+use crate::params::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value as J;
 
@@ -103,11 +103,14 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
             if p.batch == 0 {
                 errors.push(ParamError::new("batch", "`batch` must be at least 1"));
             }
-            if !(p.lr > 0.0) {
+            if p.lr <= 0.0 {
                 errors.push(ParamError::new("lr", "`lr` must be > 0"));
             }
             if p.weight_decay < 0.0 {
-                errors.push(ParamError::new("weight_decay", "`weight_decay` must be >= 0"));
+                errors.push(ParamError::new(
+                    "weight_decay",
+                    "`weight_decay` must be >= 0",
+                ));
             }
             if p.model.hidden.is_empty() || p.model.hidden.contains(&0) {
                 errors.push(ParamError::new(
@@ -141,12 +144,17 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
             let p: EvalParams = typed(json).map_err(one)?;
             if p.metrics.is_empty() {
                 errors.push(
-                    ParamError::new("metrics", "`metrics` is empty")
-                        .help(format!("choose from {}", crate::diagnostic::list(&metric_names()))),
+                    ParamError::new("metrics", "`metrics` is empty").help(format!(
+                        "choose from {}",
+                        crate::diagnostic::list(&metric_names())
+                    )),
                 );
             }
             if p.projections == 0 {
-                errors.push(ParamError::new("projections", "`projections` must be at least 1"));
+                errors.push(ParamError::new(
+                    "projections",
+                    "`projections` must be at least 1",
+                ));
             }
             StageParams::Eval(p)
         }

@@ -2,10 +2,10 @@
 //! against them: unknown keys (with the nearest valid one), missing keys, unknown enum values and
 //! unknown discriminators (`generator`, `method`, ...). One mechanism for every stage kind.
 
-use crate::diagnostic::{did_you_mean, list, Diagnostic};
+use crate::StageKind;
+use crate::diagnostic::{Diagnostic, did_you_mean, list};
 use crate::node::{Key, Node, NodeValue};
 use crate::params::*;
-use crate::StageKind;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value as J};
 use std::collections::BTreeMap;

@@ -85,7 +85,9 @@ impl Sources {
             name: source.name.clone(),
             line,
             column,
-            line_text: text[line_start..line_end].trim_end_matches('\r').to_string(),
+            line_text: text[line_start..line_end]
+                .trim_end_matches('\r')
+                .to_string(),
             width: text[start..end].chars().count().max(1),
         }
     }

@@ -12,8 +12,8 @@
 
 use drift_exec::{Cost, ExecError, Executor, Job, Progress};
 use drift_nn::{ComputeDevice, VelocityModel};
-use drift_plan::key::derive_seed;
 use drift_plan::columns_of;
+use drift_plan::key::derive_seed;
 use drift_spec::StageParams;
 use drift_spec::params::{self, GeneratorParams, MethodParams};
 use serde_json::json;
@@ -24,7 +24,6 @@ use std::time::Instant;
 pub struct StageExecutor {
     pub device: ComputeDevice,
 }
-
 
 fn io<E: std::fmt::Display>(e: E) -> ExecError {
     ExecError(e.to_string())
@@ -68,13 +67,21 @@ fn generator(p: &GeneratorParams) -> drift_data::Generator {
     }
 }
 
-fn run_data(job: &Job<'_>, p: &params::DataParams, seed: &dyn Fn(&str) -> u64) -> Result<Cost, ExecError> {
+fn run_data(
+    job: &Job<'_>,
+    p: &params::DataParams,
+    seed: &dyn Fn(&str) -> u64,
+) -> Result<Cost, ExecError> {
     let generator = generator(&p.generator);
     // Each split has its own stream, so changing n_test leaves the training split unchanged.
     for (split, n) in [("train", p.n_train), ("val", p.n_val), ("test", p.n_test)] {
         let points = generator.sample(n as usize, seed(split));
-        drift_io::write_points(&job.out_dir.join(format!("{split}.parquet")), points.dim, &points.values)
-            .map_err(io)?;
+        drift_io::write_points(
+            &job.out_dir.join(format!("{split}.parquet")),
+            points.dim,
+            &points.values,
+        )
+        .map_err(io)?;
     }
     Ok(Cost::new())
 }
@@ -82,7 +89,8 @@ fn run_data(job: &Job<'_>, p: &params::DataParams, seed: &dyn Fn(&str) -> u64) -
 fn mlp_config(model: &params::ModelParams) -> drift_nn::MlpConfig {
     drift_nn::MlpConfig {
         hidden: model.hidden.iter().map(|&h| h as usize).collect(),
-        activation: drift_nn::Activation::from_name(model.activation.name()).expect("same activation names"),
+        activation: drift_nn::Activation::from_name(model.activation.name())
+            .expect("same activation names"),
         time_embed_dim: model.time_embed_dim as usize,
     }
 }
@@ -99,7 +107,12 @@ fn model_json(p: &params::TrainParams, dim: usize) -> serde_json::Value {
 }
 
 impl StageExecutor {
-    fn run_train(&self, job: &Job<'_>, p: &params::TrainParams, progress: &dyn Progress) -> Result<Cost, ExecError> {
+    fn run_train(
+        &self,
+        job: &Job<'_>,
+        p: &params::TrainParams,
+        progress: &dyn Progress,
+    ) -> Result<Cost, ExecError> {
         let data = job.input("data").expect("train has a data input");
         let (dim, values) = drift_io::read_points(&data.dir.join("train.parquet")).map_err(io)?;
         let seed = derive_seed(job.plan.experiment_seed, "train", p.seed, "train");
@@ -125,38 +138,58 @@ impl StageExecutor {
             .save_safetensors(&job.out_dir.join("weights.safetensors"))
             .map_err(io)?;
         write_json(&job.out_dir.join("model.json"), &model_json(p, dim))?;
-        drift_io::write_loss_curve(&job.out_dir.join("loss.parquet"), &trained.losses).map_err(io)?;
+        drift_io::write_loss_curve(&job.out_dir.join("loss.parquet"), &trained.losses)
+            .map_err(io)?;
         let mut cost = Cost::new();
         cost.insert("train_time_s".into(), json!(seconds));
-        cost.insert("steps_per_s".into(), json!(p.steps as f64 / seconds.max(1e-9)));
+        cost.insert(
+            "steps_per_s".into(),
+            json!(p.steps as f64 / seconds.max(1e-9)),
+        );
         cost.insert("param_count".into(), json!(trained.model.parameter_count()));
         cost.insert("device".into(), json!(self.device.label()));
         Ok(cost)
     }
 
-    fn run_sample(&self, job: &Job<'_>, p: &params::SampleParams, seed: u64) -> Result<Cost, ExecError> {
+    fn run_sample(
+        &self,
+        job: &Job<'_>,
+        p: &params::SampleParams,
+        seed: u64,
+    ) -> Result<Cost, ExecError> {
         let train = job.input("model").expect("sample has a model input");
         let text = std::fs::read_to_string(train.dir.join("model.json")).map_err(io)?;
         let meta: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
-        let model: params::ModelParams =
-            serde_json::from_value(meta["model"].clone()).map_err(|e| ExecError(format!("model.json: {e}")))?;
-        let dim = meta["dim"].as_u64().ok_or_else(|| ExecError("model.json: no dim".into()))? as usize;
-        let net = VelocityModel::load_safetensors(&train.dir.join("weights.safetensors"), &mlp_config(&model), dim, &self.device)
-            .map_err(io)?;
+        let model: params::ModelParams = serde_json::from_value(meta["model"].clone())
+            .map_err(|e| ExecError(format!("model.json: {e}")))?;
+        let dim = meta["dim"]
+            .as_u64()
+            .ok_or_else(|| ExecError("model.json: no dim".into()))? as usize;
+        let net = VelocityModel::load_safetensors(
+            &train.dir.join("weights.safetensors"),
+            &mlp_config(&model),
+            dim,
+            &self.device,
+        )
+        .map_err(io)?;
         let solver = drift_nn::Solver::from_name(p.solver.name()).expect("same solver names");
         let steps = p.steps.expect("completed by resolve") as usize;
         let started = Instant::now();
         let out = drift_nn::sample_flow(&net, solver, steps, p.n as usize, seed, &self.device)
             .map_err(|e| ExecError(format!("{}: {e}", job.instance.id)))?;
         let seconds = started.elapsed().as_secs_f64();
-        drift_io::write_points(&job.out_dir.join("samples.parquet"), dim, &out.points).map_err(io)?;
+        drift_io::write_points(&job.out_dir.join("samples.parquet"), dim, &out.points)
+            .map_err(io)?;
         write_json(
             &job.out_dir.join("sample.json"),
             &json!({"nfe": out.nfe, "steps": steps, "solver": p.solver.name(), "n": p.n, "dim": dim}),
         )?;
         let mut cost = Cost::new();
         cost.insert("sample_time_s".into(), json!(seconds));
-        cost.insert("samples_per_s".into(), json!(p.n as f64 / seconds.max(1e-9)));
+        cost.insert(
+            "samples_per_s".into(),
+            json!(p.n as f64 / seconds.max(1e-9)),
+        );
         cost.insert("nfe".into(), json!(out.nfe));
         cost.insert("device".into(), json!(self.device.label()));
         Ok(cost)
@@ -181,7 +214,9 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     for metric in &p.metrics {
         let value = match metric {
             params::Metric::W2 => drift_metrics::w2(a, b, dim),
-            params::Metric::SlicedW2 => drift_metrics::sliced_w2(a, b, dim, p.projections as usize, seed),
+            params::Metric::SlicedW2 => {
+                drift_metrics::sliced_w2(a, b, dim, p.projections as usize, seed)
+            }
             params::Metric::Mmd => drift_metrics::mmd(a, b, dim),
         }
         .map_err(|e| ExecError(format!("{}: {}: {e}", job.instance.id, metric.name())))?;
@@ -194,12 +229,16 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
 }
 
 /// The records a report gathers: one per (eval input, metric), with every column of the input.
-pub fn report_records(job_plan: &drift_plan::Plan, inputs: &[(drift_plan::NodeIndex, &Path)]) -> Result<Vec<drift_report::ResultRecord>, ExecError> {
+pub fn report_records(
+    job_plan: &drift_plan::Plan,
+    inputs: &[(drift_plan::NodeIndex, &Path)],
+) -> Result<Vec<drift_report::ResultRecord>, ExecError> {
     let mut records = Vec::new();
     for (node, dir) in inputs {
         let inst = job_plan.get(*node);
         let columns = columns_of(&job_plan.instances, *node);
-        let axes: std::collections::BTreeSet<String> = inst.coords.iter().map(|c| c.name.clone()).collect();
+        let axes: std::collections::BTreeSet<String> =
+            inst.coords.iter().map(|c| c.name.clone()).collect();
         for (metric, value) in drift_io::read_metrics(&dir.join("metrics.parquet")).map_err(io)? {
             records.push(drift_report::ResultRecord {
                 instance: inst.id.clone(),
@@ -226,7 +265,10 @@ pub fn seed_axes(records: &[drift_report::ResultRecord]) -> Vec<String> {
     over
 }
 
-pub fn report_config(p: &params::ReportParams, records: &[drift_report::ResultRecord]) -> drift_report::ReportConfig {
+pub fn report_config(
+    p: &params::ReportParams,
+    records: &[drift_report::ResultRecord],
+) -> drift_report::ReportConfig {
     drift_report::ReportConfig {
         rows: p.rows.clone(),
         columns: p.columns.clone(),
@@ -251,7 +293,8 @@ fn run_report(job: &Job<'_>, p: &params::ReportParams) -> Result<Cost, ExecError
         .collect();
     let records = report_records(job.plan, &inputs)?;
     let cfg = report_config(p, &records);
-    let table = drift_report::build_table(&records, &cfg).map_err(|e| ExecError(format!("{}: {e}", job.instance.id)))?;
+    let table = drift_report::build_table(&records, &cfg)
+        .map_err(|e| ExecError(format!("{}: {e}", job.instance.id)))?;
     drift_report::write_parquet(&table, &job.out_dir.join("table.parquet")).map_err(io)?;
     let md = drift_report::render(&table, &job.instance.id, drift_report::Format::Markdown);
     std::fs::write(job.out_dir.join("table.md"), md).map_err(io)?;
