@@ -82,7 +82,6 @@ fn invalid_overrides_are_rejected_with_their_diagnostics() {
         ("set_unknown_key", "train.fm.stesp=3"),
         ("set_without_equals", "train.fm.steps"),
         ("set_type_error", "train.fm.steps=ten"),
-        ("set_swept_key", "sample.fm.nfe=5"),
         ("set_below_a_value", "train.fm.lr.x=3"),
     ];
     for (name, set) in cases {
@@ -109,4 +108,14 @@ fn every_valid_spec_passes_check() {
             out.stdout
         );
     }
+}
+
+#[test]
+fn a_plain_override_of_a_swept_key_replaces_the_sweep() {
+    let out = Scratch::new().drift(&["check", "tests/specs/tiny.toml", "--set", "sample.fm.nfe=5"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // 2 data + 4 train + 4 sample + 4 eval + 1 report: one nfe value instead of two.
+    assert!(out.stdout.contains("15 instances"), "{}", out.stdout);
+    let nested = Scratch::new().drift(&["check", "tests/specs/tiny.toml", "--set", "train.fm.seed=3"]);
+    assert!(nested.stdout.contains("13 instances"), "{}", nested.stdout);
 }

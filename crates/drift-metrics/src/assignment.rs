@@ -4,6 +4,7 @@
 //! reduction and by potentials from a strided sub-problem (multiscale).
 
 const NONE: usize = usize::MAX;
+pub static VISITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Problems at most this large are solved directly; larger ones get multiscale warm starts.
 const DIRECT_MAX: usize = 256;
@@ -54,9 +55,15 @@ impl CostRows for OnTheFly {
     }
     fn row<'a>(&'a self, i: usize, buf: &'a mut [f64]) -> &'a [f64] {
         let x = &self.a[i * self.dim..(i + 1) * self.dim];
-        // Same summation order as `input::sq_dist`: -0.0, then coordinates in order.
-        buf.fill(-0.0);
-        for (&xd, bd) in x.iter().zip(self.b_t.chunks_exact(self.n)) {
+        let mut coords = x.iter().zip(self.b_t.chunks_exact(self.n));
+        // Same value as `input::sq_dist`, which sums the same terms in the same order from
+        // -0.0 (and -0.0 + t == t for the first, non-negative term).
+        if let Some((&x0, b0)) = coords.next() {
+            for (c, &y) in buf.iter_mut().zip(b0) {
+                *c = (x0 - y) * (x0 - y);
+            }
+        }
+        for (&xd, bd) in coords {
             for (c, &y) in buf.iter_mut().zip(bd) {
                 *c += (xd - y) * (xd - y);
             }
@@ -82,7 +89,9 @@ pub(crate) fn solve_points(a: &[f64], b: &[f64], dim: usize) -> Vec<usize> {
     if n == 0 {
         return Vec::new();
     }
-    multiscale(a, b, dim).col4row
+    let r = multiscale(a, b, dim).col4row;
+    eprintln!("visits {}", VISITS.load(std::sync::atomic::Ordering::Relaxed));
+    r
 }
 
 /// Solve from scratch (column-reduction start) for an arbitrary cost matrix.
@@ -99,7 +108,8 @@ fn multiscale(a: &[f64], b: &[f64], dim: usize) -> Solution {
     let v0 = if n <= DIRECT_MAX {
         None
     } else {
-        let m = n / COARSENING;
+        let coarsening: usize = std::env::var("COARSE").ok().and_then(|x| x.parse().ok()).unwrap_or(COARSENING);
+        let m = n / coarsening;
         let pick = |p: &[f64]| -> Vec<f64> {
             (0..m)
                 .flat_map(|s| {
@@ -179,6 +189,7 @@ struct Solution {
 
 /// Exact assignment starting from column potentials `v0` (column reduction when `None`).
 fn solve_from<C: CostRows>(cost: &C, v0: Option<Vec<f64>>) -> Solution {
+    let tall = std::time::Instant::now();
     let n = cost.n();
     let mut buf = vec![0.0f64; n];
     let mut col4row = vec![NONE; n];
@@ -219,7 +230,8 @@ fn solve_from<C: CostRows>(cost: &C, v0: Option<Vec<f64>>) -> Solution {
     };
     // Invariant from here on: every matched row's column attains min_j (cost[i][j] - v[j]).
     let mut free_rows: Vec<usize> = (0..n).filter(|&i| col4row[i] == NONE).collect();
-    for _ in 0..2 {
+    let passes: usize = std::env::var("PASSES").ok().and_then(|x| x.parse().ok()).unwrap_or(2);
+    for _ in 0..passes {
         if free_rows.is_empty() {
             break;
         }
@@ -238,7 +250,10 @@ fn solve_from<C: CostRows>(cost: &C, v0: Option<Vec<f64>>) -> Solution {
         })
         .collect();
 
+    let t0 = std::time::Instant::now();
+    let nf = free_rows.len();
     shortest_augmenting_paths(cost, &free_rows, &mut u, &mut v, &mut col4row, &mut row4col);
+    eprintln!("n {n} free {nf} sap {:?} all {:?}", t0.elapsed(), tall.elapsed());
     Solution { col4row, u }
 }
 
@@ -246,8 +261,8 @@ fn solve_from<C: CostRows>(cost: &C, v0: Option<Vec<f64>>) -> Solution {
 /// reduced costs `cost[i][j] - u[i] - v[j]`, updating the potentials so that reduced costs
 /// stay >= 0 and are 0 on the matching.
 ///
-/// Each scanned row is relaxed against every column in index order (sequential, branch-free
-/// passes). A column leaves the search by setting its working potential to -inf (its
+/// Each scanned row is relaxed against every column in index order (a sequential,
+/// branch-free pass). A column leaves the search by setting its working potential to -inf (its
 /// relaxations become +inf and never win) and its tentative distance to +inf (it is never
 /// picked again).
 fn shortest_augmenting_paths<C: CostRows>(
@@ -275,41 +290,16 @@ fn shortest_augmenting_paths<C: CostRows>(
         visited_cols.clear();
         let sink = loop {
             visited_rows.push(i);
+            VISITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let row = cost.row(i, &mut buf);
             let offset = min_val - u[i];
-            // Relax: tentative[j] = min(tentative[j], reduced cost via row i).
-            for (((&c, &vj), d), p) in row
-                .iter()
-                .zip(&v_work)
-                .zip(tentative.iter_mut())
-                .zip(path.iter_mut())
-            {
-                let r = c - vj + offset;
-                let better = r < *d;
-                *d = if better { r } else { *d };
-                *p = if better { i } else { *p };
-            }
-            // The smallest tentative distance, preferring a free column on ties (it ends the
-            // search sooner).
-            let lowest = tentative
-                .iter()
-                .fold(f64::INFINITY, |m, &d| if d < m { d } else { m });
+            let lane_min = relax(row, &v_work, offset, i, &mut tentative, &mut path);
+            let lowest = lane_min.into_iter().fold(f64::INFINITY, f64::min);
             assert!(
                 lowest.is_finite(),
                 "assignment: non-finite reduced cost (costs must be finite)"
             );
-            let mut j = NONE;
-            for (k, &d) in tentative.iter().enumerate() {
-                if d == lowest {
-                    if j == NONE {
-                        j = k;
-                    }
-                    if row4col[k] == NONE {
-                        j = k;
-                        break;
-                    }
-                }
-            }
+            let j = first_index_of(&tentative, lowest);
             min_val = lowest;
             dist[j] = lowest;
             tentative[j] = f64::INFINITY;
@@ -344,6 +334,61 @@ fn shortest_augmenting_paths<C: CostRows>(
     }
 }
 
+/// Relax every column through row `i` (`tentative[j] = min(tentative[j], row[j] - v[j] +
+/// offset)`, recording `i` in `path[j]` when it improves) and return four partial minima of
+/// the updated `tentative`. Written with bit-mask selects over fixed groups of four so that
+/// it compiles to branch-free vector code; a minimum is exact, so splitting it into lanes does
+/// not change the result.
+fn relax(
+    row: &[f64],
+    v: &[f64],
+    offset: f64,
+    i: usize,
+    tentative: &mut [f64],
+    path: &mut [usize],
+) -> [f64; 4] {
+    #[inline(always)]
+    fn step(c: f64, vj: f64, offset: f64, i: usize, d: &mut f64, p: &mut usize, low: &mut f64) {
+        let r = c - vj + offset;
+        let mask = u64::from(r < *d).wrapping_neg();
+        *d = f64::from_bits((r.to_bits() & mask) | (d.to_bits() & !mask));
+        let pmask = mask as usize;
+        *p = (i & pmask) | (*p & !pmask);
+        let lmask = u64::from(*d < *low).wrapping_neg();
+        *low = f64::from_bits((d.to_bits() & lmask) | (low.to_bits() & !lmask));
+    }
+    let mut low = [f64::INFINITY; 4];
+    let (rows, row_tail) = row.as_chunks::<4>();
+    let (vs, v_tail) = v.as_chunks::<4>();
+    let (ds, d_tail) = tentative.as_chunks_mut::<4>();
+    let (ps, p_tail) = path.as_chunks_mut::<4>();
+    for (((c, vj), d), p) in rows.iter().zip(vs).zip(ds.iter_mut()).zip(ps.iter_mut()) {
+        for k in 0..4 {
+            step(c[k], vj[k], offset, i, &mut d[k], &mut p[k], &mut low[k]);
+        }
+    }
+    let tail = row_tail.iter().zip(v_tail).zip(d_tail.iter_mut().zip(p_tail.iter_mut()));
+    for ((&c, &vj), (d, p)) in tail {
+        step(c, vj, offset, i, d, p, &mut low[0]);
+    }
+    low
+}
+
+/// Index of the first entry equal to `value`, which must occur. Scans four entries per step
+/// with a branch-free "any equal" test.
+fn first_index_of(values: &[f64], value: f64) -> usize {
+    let (groups, _) = values.as_chunks::<4>();
+    let start = groups
+        .iter()
+        .position(|g| (g[0] == value) | (g[1] == value) | (g[2] == value) | (g[3] == value))
+        .map_or(groups.len() * 4, |k| k * 4);
+    values[start..]
+        .iter()
+        .position(|&d| d == value)
+        .map(|k| start + k)
+        .expect("assignment: the minimum is attained")
+}
+
 /// (argmin, min) over j of `row[j] - v[j]`.
 fn argmin_reduced(row: &[f64], v: &[f64]) -> (usize, f64) {
     let mut best = (0, f64::INFINITY);
@@ -373,7 +418,8 @@ fn augmenting_row_reduction<C: CostRows>(
     let mut queue: Vec<usize> = free.to_vec();
     let mut next_free = Vec::new();
     let mut k = 0;
-    let mut retries_left = 4 * n;
+    let mult: usize = std::env::var("RETRY").ok().and_then(|x| x.parse().ok()).unwrap_or(4);
+    let mut retries_left = mult * n;
     while k < queue.len() {
         let i = queue[k];
         k += 1;

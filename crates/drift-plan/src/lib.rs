@@ -438,6 +438,11 @@ impl Builder<'_> {
             own.sort_by(|a, b| a.name.cmp(&b.name));
 
             let mut semantic = params.to_json();
+            // Execution settings (marked `x-drift-semantic = false` in the schema) stay out of keys.
+            if let Some(obj) = semantic.as_object_mut() {
+                let schema = drift_spec::schema::stage_schema(def.kind);
+                obj.retain(|k, _| schema.is_semantic(k));
+            }
             let mut fan: Vec<(String, Vec<NodeIndex>)> = Vec::new();
             for rk in def.kind.reference_keys() {
                 if let Some(obj) = semantic.as_object_mut() {

@@ -329,6 +329,10 @@ fn apply_overrides(
         let mut node = node::parse_value(value.trim(), id);
         shift(&mut node, offset + (value.len() - value.trim_start().len()));
         let key_span = Span::new(id, 0..key.len());
+        // A plain value for a swept key replaces the sweep (`--set sample.fm.nfe=5`).
+        if path.len() >= 3 && path[2] != "sweep" && path[2] != "zip" {
+            remove_axis(root, &path[..2], &path[2..]);
+        }
         if let Err(e) = root.set_path(&path, node, key_span) {
             diags.push(Diagnostic::new(
                 Some(key_span),
@@ -336,6 +340,34 @@ fn apply_overrides(
                 format!("`--set {text}`: {e}"),
             ));
         }
+    }
+}
+
+/// Removes `sweep.KEY` / `zip.KEY` (quoted-dotted or nested forms) from the stage at `stage`.
+fn remove_axis(root: &mut Node, stage: &[String], key: &[String]) {
+    let mut node = root;
+    for seg in stage {
+        let NodeValue::Table(entries) = &mut node.value else { return };
+        let Some((_, child)) = entries.iter_mut().find(|(k, _)| &k.name == seg) else { return };
+        node = child;
+    }
+    let NodeValue::Table(entries) = &mut node.value else { return };
+    for (k, axes) in entries.iter_mut() {
+        if k.name == "sweep" || k.name == "zip" {
+            remove_path(axes, key);
+        }
+    }
+}
+
+/// Removes the entry at `path` from a table whose keys may be quoted-dotted or nested.
+fn remove_path(table: &mut Node, path: &[String]) {
+    let NodeValue::Table(entries) = &mut table.value else { return };
+    entries.retain(|(k, _)| split_key(&k.name) != path);
+    if let [first, rest @ ..] = path
+        && !rest.is_empty()
+        && let Some((_, nested)) = entries.iter_mut().find(|(k, _)| &k.name == first)
+    {
+        remove_path(nested, rest);
     }
 }
 
@@ -383,21 +415,28 @@ fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
             experiment = check_experiment(value, diags);
             continue;
         }
-        let Some(kind) = StageKind::from_name(&key.name) else {
+                let Some(kind) = StageKind::from_name(&key.name) else {
+            let is_table = value.as_table().is_some();
+            let (what, shown) = if is_table {
+                ("table", format!("[{}]", key.name))
+            } else {
+                ("top-level key", key.name.clone())
+            };
+            let help = if !is_table && experiment_schema().is_key(&key.name) {
+                format!("`{}` is a key of [experiment]", key.name)
+            } else {
+                format!("top-level tables are {}", diagnostic::list(&top_keys))
+            };
             diags.push(
                 Diagnostic::new(
                     Some(key.span),
                     key.name.clone(),
                     format!(
-                        "unknown table `[{}]`{}",
-                        key.name,
+                        "unknown {what} `{shown}`{}",
                         diagnostic::did_you_mean(&key.name, top_keys.iter().copied())
                     ),
                 )
-                .with_help(format!(
-                    "top-level tables are {}",
-                    diagnostic::list(&top_keys)
-                )),
+                .with_help(help),
             );
             continue;
         };
@@ -472,7 +511,7 @@ fn check_experiment(value: &Node, diags: &mut Vec<Diagnostic>) -> Option<Experim
             diags.push(Diagnostic::new(
                 Some(span),
                 join("experiment", &path),
-                type_message(&e.into_inner().to_string()),
+                keyed_message(&path, &e.into_inner().to_string()),
             ));
             None
         }
@@ -542,7 +581,8 @@ fn check_stage(
                 Some(axis.key_span),
                 join(&label, &dotted),
                 format!("`{dotted}` is swept twice in [{label}]"),
-            ));
+            )
+            .with_help("keep one `sweep.*` or `zip.*` list per key"));
         }
         let mut node = Some(&base);
         for seg in &axis.path {
@@ -563,20 +603,21 @@ fn check_stage(
     }
     let zips: Vec<&Axis> = axes.iter().filter(|a| a.zip).collect();
     if let Some(first) = zips.first() {
-        for z in &zips[1..] {
-            if z.values.len() != first.values.len() {
-                diags.push(Diagnostic::new(
+        for z in zips.iter().skip(1).filter(|z| z.values.len() != first.values.len()) {
+            diags.push(
+                Diagnostic::new(
                     Some(z.key_span),
-                    join(&label, &z.name()),
+                    format!("{label}.zip.{}", z.name()),
                     format!(
-                        "zip lists in [{label}] must have equal lengths: `{}` has {}, `{}` has {}",
-                        first.name(),
-                        first.values.len(),
+                        "zip lists in [{label}] must have equal lengths: `zip.{}` has {} values, `zip.{}` has {}",
                         z.name(),
-                        z.values.len()
+                        z.values.len(),
+                        first.name(),
+                        first.values.len()
                     ),
-                ));
-            }
+                )
+                .with_help("give every `zip.*` list the same number of values, or use `sweep.*` for an independent axis"),
+            );
         }
     }
     if diags.len() > before {
@@ -615,17 +656,12 @@ fn check_stage(
         let table = def.instance_table(choice);
         let json = for_typing(kind, &table);
         if let Err(errors) = resolve_params(kind, &json) {
-            for e in errors {
+                        // Missing keys are the schema walker's to report (it knows about typos).
+            for e in errors.into_iter().filter(|e| !e.message.starts_with("missing field")) {
                 let span = def.span_of(&table, &e.path);
                 let key = join(&label, &e.path);
                 if seen.insert((key.clone(), e.message.clone())) {
-                    let message =
-                        match (e.message.strip_prefix("invalid type: "), e.path.is_empty()) {
-                            (Some(rest), false) => {
-                                format!("invalid type for `{}`: {}", e.path, type_message(rest))
-                            }
-                            _ => type_message(&e.message),
-                        };
+                    let message = keyed_message(&e.path, &e.message);
                     let mut d = Diagnostic::new(Some(span), key, message);
                     if let Some(h) = e.help {
                         d = d.with_help(h);
@@ -659,15 +695,28 @@ fn for_typing(_kind: StageKind, table: &Node) -> J {
     table.to_json()
 }
 
+/// A serde message about the value at `path`, with the key named and TOML wording.
+fn keyed_message(path: &str, message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && !path.is_empty()
+        {
+            let what = prefix.trim_end_matches([':', ' ']);
+            return format!("{what} for `{path}`: {}", type_message(rest));
+        }
+    }
+    type_message(message)
+}
+
 /// serde's messages with the Rust-specific words replaced by TOML ones.
 fn type_message(message: &str) -> String {
     message
         .replace("u64", "a non-negative integer")
         .replace("f64", "a number")
         .replace("a sequence", "an array")
-        .replace("invalid type: map", "invalid type: table")
+        .replace("map,", "table,")
         .replace("expected a map", "expected a table")
-        .replace("invalid type: floating point", "invalid type: float")
+        .replace("floating point", "float")
 }
 
 fn collect_axes(

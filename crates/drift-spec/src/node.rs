@@ -116,10 +116,11 @@ impl Node {
                 entries.len() - 1
             }
         };
-        entries[i]
-            .1
-            .set_path(rest, value, key_span)
-            .map_err(|_| format!("`{first}` is not a table"))
+        let child = &mut entries[i].1;
+        if child.as_table().is_none() {
+            return Err(format!("`{first}` is a {}, not a table", child.type_name()));
+        }
+        child.set_path(rest, value, key_span)
     }
 }
 

@@ -183,10 +183,8 @@ fn complete_budget(p: &mut SampleParams) -> Result<(), ParamError> {
     match (p.nfe, p.steps) {
         (None, None) => Err(ParamError::new("nfe", "missing key `nfe` (or `steps`)")
             .help("give the network-evaluation budget `nfe` or the number of solver `steps`")),
-        (Some(0), _) | (_, Some(0)) => Err(ParamError::new(
-            if p.nfe == Some(0) { "nfe" } else { "steps" },
-            "the budget must be at least 1",
-        )),
+        (Some(0), _) => Err(ParamError::new("nfe", "`nfe` must be at least 1")),
+        (_, Some(0)) => Err(ParamError::new("steps", "`steps` must be at least 1")),
         (Some(nfe), None) => {
             if nfe % per != 0 {
                 let below = nfe / per * per;

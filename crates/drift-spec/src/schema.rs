@@ -15,13 +15,26 @@ use std::sync::OnceLock;
 #[derive(Debug)]
 pub struct ParamSchema {
     root: J,
+    /// Top-level keys marked `x-drift-semantic = false`: execution settings kept out of keys.
+    non_semantic: Vec<String>,
 }
 
 fn schema_of<T: JsonSchema>() -> ParamSchema {
     let schema = SchemaGenerator::default().into_root_schema_for::<T>();
-    ParamSchema {
+    let mut out = ParamSchema {
         root: schema.to_value(),
-    }
+        non_semantic: Vec::new(),
+    };
+    let mut ignored = Vec::new();
+    let allowed = out.allowed(&out.root, None, "", None, &mut ignored);
+    let non_semantic = allowed
+        .props
+        .iter()
+        .filter(|(_, s)| s.get("x-drift-semantic").and_then(J::as_bool) == Some(false))
+        .map(|(k, _)| k.clone())
+        .collect();
+    out.non_semantic = non_semantic;
+    out
 }
 
 /// The schema of a stage kind's parameters (cached).
@@ -222,8 +235,14 @@ impl ParamSchema {
             }
             self.check_value(child, value, &join(path, &key.name), diags);
         }
+        let suggested: Vec<&str> = entries
+            .iter()
+            .filter(|(k, _)| !allowed.props.contains_key(&k.name))
+            .filter_map(|(k, _)| crate::diagnostic::nearest(&k.name, allowed.props.keys().map(String::as_str)))
+            .collect();
         for req in allowed.required.iter().filter(|_| !allowed.undetermined) {
-            if !entries.iter().any(|(k, _)| &k.name == req) {
+            // A typo already reported as "did you mean `req`?" explains the missing key.
+            if !entries.iter().any(|(k, _)| &k.name == req) && !suggested.contains(&req.as_str()) {
                 diags.push(
                     Diagnostic::new(
                         Some(table.span),
@@ -413,16 +432,17 @@ impl ParamSchema {
         Ok(())
     }
 
-    /// Whether the property at `path` is marked `x-drift-semantic = false` (outside the key).
-    pub fn is_semantic(&self, name: &str) -> bool {
+        /// Whether `name` is a top-level key of this schema.
+    pub fn is_key(&self, name: &str) -> bool {
         let mut ignored = Vec::new();
-        let allowed = self.allowed(&self.root, None, "", None, &mut ignored);
-        allowed
+        self.allowed(&self.root, None, "", None, &mut ignored)
             .props
-            .get(name)
-            .and_then(|s| s.get("x-drift-semantic"))
-            .and_then(J::as_bool)
-            .unwrap_or(true)
+            .contains_key(name)
+    }
+
+    /// Whether a top-level key is part of keys (not marked `x-drift-semantic = false`).
+    pub fn is_semantic(&self, name: &str) -> bool {
+        !self.non_semantic.iter().any(|k| k == name)
     }
 }
 
