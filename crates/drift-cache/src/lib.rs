@@ -253,23 +253,32 @@ impl Cache {
         (slot.id == id).then_some(slot)
     }
 
+        /// Records the key components of an instance id; a no-op when they are already recorded.
     pub fn write_slot(
         &self,
         experiment: &str,
         id: &str,
         components: &KeyComponents,
     ) -> Result<(), CacheError> {
+        if self
+            .read_slot(experiment, id)
+            .is_some_and(|s| s.components == *components)
+        {
+            return Ok(());
+        }
         let slot = Slot {
             id: id.to_string(),
             key: components.key(),
             components: components.clone(),
         };
         let path = self.slot_path(experiment, id);
-        write_atomic(
+        // Slots only explain reruns, so they are renamed into place but not fsynced.
+        write_renamed(
             &path,
             serde_json::to_string(&slot)
                 .expect("slot serialises")
                 .as_bytes(),
+            false,
         )
     }
 
@@ -385,9 +394,17 @@ pub fn hash_file(path: &Path) -> Result<(FileDigest, u64), CacheError> {
 
 /// Writes a file through a temporary sibling and a rename, so readers see all or nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    write_renamed(path, bytes, true)
+}
+
+fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> Result<(), CacheError> {
     let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    write_file_synced(&tmp, bytes)?;
+    if sync {
+        write_file_synced(&tmp, bytes)?;
+    } else {
+        fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    }
     fs::rename(&tmp, path).map_err(io(path))
 }
 

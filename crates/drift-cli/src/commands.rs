@@ -149,10 +149,10 @@ pub fn run(
         for r in records.iter().filter(|r| r.state == State::Failed) {
             eprintln!("failed: {}: {}", r.id, r.error.as_deref().unwrap_or(""));
         }
-        if json {
+                if json {
             println!("{}", json_records(&records));
-        } else {
-            print_tables(&loaded, &cache, drift_report::Format::Terminal, None)?;
+        } else if failed + skipped == 0 {
+            print!("{}", cached_tables(&loaded, &cache, &records, drift_report::Format::Terminal)?);
         }
         Ok(if failed + skipped > 0 {
             exit::FAILED
@@ -326,6 +326,11 @@ pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>
         }
         let format = drift_report::Format::from_name(format)
             .map_err(|e| invalid(format!("error: --format: {e}")))?;
+                if let (drift_report::Format::Terminal | drift_report::Format::Markdown, None) = (format, out) {
+            let records = drift_exec::status(&loaded.plan, &cache);
+            print!("{}", cached_tables(&loaded, &cache, &records, format)?);
+            return Ok(exit::OK);
+        }
         match out {
             None => print_tables(&loaded, &cache, format, None),
             Some(path) => {
@@ -360,6 +365,43 @@ fn print_tables(
     Ok(exit::OK)
 }
 
+/// The renderings that computed report entries keep (`table.txt`, `table.md`), titled with
+/// the report's current name.
+fn cached_tables(loaded: &Loaded, cache: &Cache, records: &[Record], format: drift_report::Format) -> Result<String, Failure> {
+    let Some((file, _)) = drift_stages::CACHED_RENDERINGS.iter().find(|(_, f)| *f == format) else {
+        return render_tables(loaded, cache, format);
+    };
+    let mut text = String::new();
+    for (inst, record) in loaded.plan.instances.iter().zip(records) {
+        if inst.kind != StageKind::Report {
+            continue;
+        }
+        let entry = match (record.state, record.key) {
+            (State::Fresh | State::Cached | State::Executed, Some(key)) => cache.entry_dir(&key),
+            _ => return Err(not_computed(loaded, inst, record)),
+        };
+        let body = std::fs::read_to_string(entry.join(file)).with_context(|| format!("reading the report {}", inst.id))?;
+        let title = format!("report.{}", inst.stage);
+        text.push_str(&match format {
+            drift_report::Format::Markdown => format!("### {title}\n\n{body}\n"),
+            _ => format!("{title}\n{body}\n"),
+        });
+    }
+    Ok(text)
+}
+
+fn not_computed(loaded: &Loaded, inst: &drift_plan::Instance, record: &Record) -> Failure {
+    Failure {
+        code: exit::FAILED,
+        message: format!(
+            "error: {} is not computed yet ({})\n  = help: run `drift run {}` first",
+            inst.id,
+            record.reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "),
+            loaded.spec.sources.spec_path.display()
+        ),
+    }
+}
+
 fn render_tables(
     loaded: &Loaded,
     cache: &Cache,
@@ -388,20 +430,7 @@ fn build_tables(
             continue;
         };
         if records[i].state != State::Fresh {
-            return Err(Failure {
-                code: exit::FAILED,
-                message: format!(
-                    "error: {} is not computed yet ({})\n  = help: run `drift run {}` first",
-                    inst.id,
-                    records[i]
-                        .reasons
-                        .iter()
-                        .map(|r| r.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                    loaded.spec.sources.spec_path.display()
-                ),
-            });
+            return Err(not_computed(loaded, inst, &records[i]));
         }
         let mut inputs = Vec::new();
         for input in &inst.inputs {

@@ -80,7 +80,11 @@ impl Generator {
                 Some(v) => from_name(v).ok_or_else(|| DataError::UnknownVariant {
                     generator,
                     variant: v.to_owned(),
-                    known: all.iter().map(|&x| name_of(x)).collect::<Vec<_>>().join(", "),
+                    known: all
+                        .iter()
+                        .map(|&x| name_of(x))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 }),
             }
         }

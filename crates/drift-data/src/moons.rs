@@ -78,7 +78,12 @@ fn linspace_pi(k: usize, m: usize) -> f64 {
 }
 
 /// Row-major `n x 2` moons in f64.
-pub(crate) fn sample(variant: MoonsVariant, noise: f64, n: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+pub(crate) fn sample(
+    variant: MoonsVariant,
+    noise: f64,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f64> {
     let n_out = n / 2;
     let n_in = n - n_out;
     let mut v = Vec::with_capacity(2 * n);

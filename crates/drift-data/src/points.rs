@@ -33,7 +33,7 @@ impl Points {
 
     /// Build from f64 coordinates, rounding each to the nearest f32.
     pub(crate) fn from_f64(dim: usize, values: &[f64]) -> Self {
-        debug_assert!(dim > 0 && values.len() % dim == 0);
+        debug_assert!(dim > 0 && values.len().is_multiple_of(dim));
         Self {
             dim,
             values: values.iter().map(|&v| v as f32).collect(),

@@ -100,7 +100,7 @@ fn shapes_and_finiteness() {
 }
 
 #[test]
-fn prefix_is_not_required_but_rows_are_shuffled() {
+fn moons_rows_are_shuffled() {
     // Moons rows are shuffled: the first half is not all outer-moon points.
     let p = Generator::TwoMoons {
         variant: MoonsVariant::Ffjord,
@@ -108,7 +108,10 @@ fn prefix_is_not_required_but_rows_are_shuffled() {
     }
     .sample(1000, 3);
     let outer_in_first_half = (0..500).filter(|&i| p.row(i)[1] > -0.2 + 1e-3).count();
-    assert!((150..350).contains(&outer_in_first_half), "{outer_in_first_half}");
+    assert!(
+        (150..350).contains(&outer_in_first_half),
+        "{outer_in_first_half}"
+    );
 }
 
 /// For noise 0, every variant lies exactly (to f32 rounding) on its two transformed circles.
@@ -163,13 +166,19 @@ fn moons_means_match_the_recipes() {
         let noise = variant.default_noise();
         let want = match variant {
             MoonsVariant::Ffjord => [0.0, 0.3],
-            MoonsVariant::Torchcfm => [3.0 * (0.5 + noise / 2.0) - 1.0, 3.0 * (0.25 + noise / 2.0) - 1.0],
+            MoonsVariant::Torchcfm => [
+                3.0 * (0.5 + noise / 2.0) - 1.0,
+                3.0 * (0.25 + noise / 2.0) - 1.0,
+            ],
             MoonsVariant::TorchcfmRunner => [0.0, 0.5],
         };
         let m = mean(&Generator::TwoMoons { variant, noise }.sample(n, 5));
         println!("{variant:?}: mean {m:?} want {want:?}");
         for d in 0..2 {
-            assert!((m[d] - want[d]).abs() < 5e-3, "{variant:?} {m:?} vs {want:?}");
+            assert!(
+                (m[d] - want[d]).abs() < 5e-3,
+                "{variant:?} {m:?} vs {want:?}"
+            );
         }
     }
 }
@@ -224,13 +233,21 @@ fn eight_gaussians_statistics() {
         }
         let mean_radius = r_sum / n as f64;
         let resid_std = (e2 / (2 * n) as f64).sqrt();
-        println!("{variant:?}: mean radius {mean_radius} (r {radius}), residual std {resid_std} (std {std}), counts {counts:?}");
+        println!(
+            "{variant:?}: mean radius {mean_radius} (r {radius}), residual std {resid_std} (std {std}), counts {counts:?}"
+        );
         // E|c + e| = r + std^2 / (2 r) + O(std^4 / r^3)
         let want_radius = radius + std * std / (2.0 * radius);
-        assert!((mean_radius / want_radius - 1.0).abs() < 0.01, "{variant:?}");
+        assert!(
+            (mean_radius / want_radius - 1.0).abs() < 0.01,
+            "{variant:?}"
+        );
         assert!((resid_std / std - 1.0).abs() < 0.02, "{variant:?}");
         for c in counts {
-            assert!((c as f64 / n as f64 - 0.125).abs() < 0.01, "{variant:?} {counts:?}");
+            assert!(
+                (c as f64 / n as f64 - 0.125).abs() < 0.01,
+                "{variant:?} {counts:?}"
+            );
         }
     }
     // the documented scalings
@@ -248,15 +265,25 @@ fn checkerboard_support_and_squares() {
         let mut counts = std::collections::BTreeMap::new();
         for r in p.rows() {
             let (x, y) = (f64::from(r[0]), f64::from(r[1]));
-            assert!(x.abs() <= 2.0 * scale && y.abs() <= 2.0 * scale, "{variant:?} ({x}, {y})");
+            assert!(
+                x.abs() <= 2.0 * scale && y.abs() <= 2.0 * scale,
+                "{variant:?} ({x}, {y})"
+            );
             let (i, j) = ((x / scale).floor() as i64, (y / scale).floor() as i64);
-            assert_eq!((i + j).rem_euclid(2), 0, "{variant:?}: ({x}, {y}) on a white square");
+            assert_eq!(
+                (i + j).rem_euclid(2),
+                0,
+                "{variant:?}: ({x}, {y}) on a white square"
+            );
             *counts.entry((i, j)).or_insert(0usize) += 1;
         }
         println!("{variant:?}: {counts:?}");
         assert_eq!(counts.len(), 8, "{variant:?}");
         for c in counts.values() {
-            assert!((*c as f64 / n as f64 - 0.125).abs() < 0.01, "{variant:?} {counts:?}");
+            assert!(
+                (*c as f64 / n as f64 - 0.125).abs() < 0.01,
+                "{variant:?} {counts:?}"
+            );
         }
     }
 }

@@ -36,6 +36,11 @@ fn main() {
         ("w2 N(0,I) vs N(0,I)", gaussian(n, 0.0, 3)),
         ("w2 N(0,I) vs N(0.5,I)", gaussian(n, 0.5, 2)),
         ("w2 N(0,I) vs ring r=2", ring(n, 2.0, 4)),
+        ("w2 N(0,I) vs one repeated point", vec![0.25; 2 * n]),
+        (
+            "w2 N(0,I) vs 3 repeated points",
+            (0..2 * n).map(|k| (k % 3) as f32).collect(),
+        ),
     ];
     for (k, (label, b)) in cases.iter().enumerate() {
         if only.as_deref().is_some_and(|o| o != k.to_string()) {
@@ -43,13 +48,19 @@ fn main() {
         }
         let start = Instant::now();
         let value = drift_metrics::w2(&a, b, 2);
-        println!("{label}: {:.3} s -> {value:?}", start.elapsed().as_secs_f64());
+        println!(
+            "{label}: {:.3} s -> {value:?}",
+            start.elapsed().as_secs_f64()
+        );
     }
     if only.is_none() {
         let b = &cases[1].1;
         let start = Instant::now();
         let value = drift_metrics::sliced_w2(&a, b, 2, 256, 0);
-        println!("sliced_w2 (256 directions): {:.3} s -> {value:?}", start.elapsed().as_secs_f64());
+        println!(
+            "sliced_w2 (256 directions): {:.3} s -> {value:?}",
+            start.elapsed().as_secs_f64()
+        );
         let start = Instant::now();
         let value = drift_metrics::mmd(&a, b, 2);
         println!("mmd: {:.3} s -> {value:?}", start.elapsed().as_secs_f64());

@@ -13,7 +13,7 @@ pub(crate) fn check_set(
     if dim == 0 {
         return Err(MetricError::ZeroDimension);
     }
-    if values.len() % dim != 0 {
+    if !values.len().is_multiple_of(dim) {
         return Err(MetricError::RaggedInput {
             set,
             len: values.len(),

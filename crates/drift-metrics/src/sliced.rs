@@ -71,7 +71,7 @@ pub fn sliced_w2_with_directions(
     if directions.is_empty() {
         return Err(MetricError::NoDirections);
     }
-    if directions.len() % dim != 0 {
+    if !directions.len().is_multiple_of(dim) {
         return Err(MetricError::RaggedDirections {
             len: directions.len(),
             dim,

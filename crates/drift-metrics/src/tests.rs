@@ -31,14 +31,23 @@ fn w2_of_a_set_with_itself_is_zero() {
 #[test]
 fn w2_of_a_shifted_set_is_the_shift_norm() {
     // Grid points and shift exactly representable in f32, so b - a is exactly the shift.
-    let a: Vec<f32> = (0..64).flat_map(|k| [(k % 8) as f32 / 8.0, (k / 8) as f32 / 4.0]).collect();
-    let b: Vec<f32> = a.chunks_exact(2).flat_map(|p| [p[0] + 0.5, p[1] - 0.25]).collect();
+    let a: Vec<f32> = (0..64)
+        .flat_map(|k| [(k % 8) as f32 / 8.0, (k / 8) as f32 / 4.0])
+        .collect();
+    let b: Vec<f32> = a
+        .chunks_exact(2)
+        .flat_map(|p| [p[0] + 0.5, p[1] - 0.25])
+        .collect();
     let want = (0.5f64 * 0.5 + 0.25 * 0.25).sqrt();
     let got = w2(&a, &b, 2).unwrap();
     assert!(close(got, want, 1e-15), "{got} vs {want}");
     // random cloud, shift applied in f32: agreement to f32 rounding
     let a = gaussian(500, 3, 0.0, 2);
-    let b: Vec<f32> = a.iter().enumerate().map(|(k, x)| x + [1.0, -2.0, 0.5][k % 3]).collect();
+    let b: Vec<f32> = a
+        .iter()
+        .enumerate()
+        .map(|(k, x)| x + [1.0, -2.0, 0.5][k % 3])
+        .collect();
     let got = w2(&a, &b, 3).unwrap();
     assert!(close(got, 5.25f64.sqrt(), 1e-6), "{got}");
 }
@@ -197,7 +206,10 @@ fn mmd_is_near_zero_for_the_same_distribution() {
     let same = mmd(&a, &b, 2).unwrap();
     let different = mmd(&a, &c, 2).unwrap();
     assert!(same.abs() < 5e-3, "{same}");
-    assert!(different > 20.0 * same.abs().max(1e-4), "{different} vs {same}");
+    assert!(
+        different > 20.0 * same.abs().max(1e-4),
+        "{different} vs {same}"
+    );
 }
 
 #[test]
@@ -238,7 +250,10 @@ fn bad_inputs_are_errors() {
     );
     assert!(matches!(
         sliced_w2(&a, &b, 2, 8, 0),
-        Err(MetricError::SizeMismatch { metric: "sliced_w2", .. })
+        Err(MetricError::SizeMismatch {
+            metric: "sliced_w2",
+            ..
+        })
     ));
     assert!(mmd(&a, &b, 2).is_ok());
     assert_eq!(w2(&a, &a, 0), Err(MetricError::ZeroDimension));
@@ -308,6 +323,11 @@ fn catalogue_lists_the_metrics() {
     let names: Vec<_> = cat.iter().map(|m| m.name).collect();
     assert_eq!(names, ["w2", "sliced_w2", "mmd"]);
     let sliced = &cat[1];
-    assert!(sliced.params.iter().any(|(p, d)| *p == "projections" && d.contains("256")));
+    assert!(
+        sliced
+            .params
+            .iter()
+            .any(|(p, d)| *p == "projections" && d.contains("256"))
+    );
     assert_eq!(SLICED_W2_DEFAULT_PROJECTIONS, 256);
 }

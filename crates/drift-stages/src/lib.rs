@@ -8,7 +8,7 @@
 //!   `loss.parquet` (step, loss)
 //! - sample: `samples.parquet`, `sample.json` (realised NFE counted by the model wrapper)
 //! - eval: `metrics.parquet` (metric, value)
-//! - report: `table.parquet` (long form) and `table.md`
+//! - report: `table.parquet` (long form), `table.txt` and `table.md` (renderings without a title)
 
 use drift_exec::{Cost, ExecError, Executor, Job, Progress};
 use drift_nn::{ComputeDevice, VelocityModel};
@@ -283,6 +283,12 @@ pub fn report_config(
     }
 }
 
+/// Renderings a report entry keeps, so that printing a computed report reads one file.
+pub const CACHED_RENDERINGS: &[(&str, drift_report::Format)] = &[
+    ("table.txt", drift_report::Format::Terminal),
+    ("table.md", drift_report::Format::Markdown),
+];
+
 fn run_report(job: &Job<'_>, p: &params::ReportParams) -> Result<Cost, ExecError> {
     let inputs: Vec<(drift_plan::NodeIndex, &Path)> = job
         .instance
@@ -296,8 +302,11 @@ fn run_report(job: &Job<'_>, p: &params::ReportParams) -> Result<Cost, ExecError
     let table = drift_report::build_table(&records, &cfg)
         .map_err(|e| ExecError(format!("{}: {e}", job.instance.id)))?;
     drift_report::write_parquet(&table, &job.out_dir.join("table.parquet")).map_err(io)?;
-    let md = drift_report::render(&table, &job.instance.id, drift_report::Format::Markdown);
-    std::fs::write(job.out_dir.join("table.md"), md).map_err(io)?;
+    // Rendered without a title: the report's name is not part of its key.
+    for (file, format) in CACHED_RENDERINGS {
+        let text = drift_report::render(&table, "", *format);
+        std::fs::write(job.out_dir.join(file), text).map_err(io)?;
+    }
     Ok(Cost::new())
 }
 
