@@ -116,6 +116,7 @@ fn a_plain_override_of_a_swept_key_replaces_the_sweep() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     // 2 data + 4 train + 4 sample + 4 eval + 1 report: one nfe value instead of two.
     assert!(out.stdout.contains("15 instances"), "{}", out.stdout);
-    let nested = Scratch::new().drift(&["check", "tests/specs/tiny.toml", "--set", "train.fm.seed=3"]);
+    let nested =
+        Scratch::new().drift(&["check", "tests/specs/tiny.toml", "--set", "train.fm.seed=3"]);
     assert!(nested.stdout.contains("13 instances"), "{}", nested.stdout);
 }

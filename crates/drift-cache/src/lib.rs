@@ -253,7 +253,7 @@ impl Cache {
         (slot.id == id).then_some(slot)
     }
 
-        /// Records the key components of an instance id; a no-op when they are already recorded.
+    /// Records the key components of an instance id; a no-op when they are already recorded.
     pub fn write_slot(
         &self,
         experiment: &str,

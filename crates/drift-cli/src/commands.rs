@@ -149,10 +149,13 @@ pub fn run(
         for r in records.iter().filter(|r| r.state == State::Failed) {
             eprintln!("failed: {}: {}", r.id, r.error.as_deref().unwrap_or(""));
         }
-                if json {
+        if json {
             println!("{}", json_records(&records));
         } else if failed + skipped == 0 {
-            print!("{}", cached_tables(&loaded, &cache, &records, drift_report::Format::Terminal)?);
+            print!(
+                "{}",
+                cached_tables(&loaded, &cache, &records, drift_report::Format::Terminal)?
+            );
         }
         Ok(if failed + skipped > 0 {
             exit::FAILED
@@ -326,7 +329,9 @@ pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>
         }
         let format = drift_report::Format::from_name(format)
             .map_err(|e| invalid(format!("error: --format: {e}")))?;
-                if let (drift_report::Format::Terminal | drift_report::Format::Markdown, None) = (format, out) {
+        if let (drift_report::Format::Terminal | drift_report::Format::Markdown, None) =
+            (format, out)
+        {
             let records = drift_exec::status(&loaded.plan, &cache);
             print!("{}", cached_tables(&loaded, &cache, &records, format)?);
             return Ok(exit::OK);
@@ -367,8 +372,16 @@ fn print_tables(
 
 /// The renderings that computed report entries keep (`table.txt`, `table.md`), titled with
 /// the report's current name.
-fn cached_tables(loaded: &Loaded, cache: &Cache, records: &[Record], format: drift_report::Format) -> Result<String, Failure> {
-    let Some((file, _)) = drift_stages::CACHED_RENDERINGS.iter().find(|(_, f)| *f == format) else {
+fn cached_tables(
+    loaded: &Loaded,
+    cache: &Cache,
+    records: &[Record],
+    format: drift_report::Format,
+) -> Result<String, Failure> {
+    let Some((file, _)) = drift_stages::CACHED_RENDERINGS
+        .iter()
+        .find(|(_, f)| *f == format)
+    else {
         return render_tables(loaded, cache, format);
     };
     let mut text = String::new();
@@ -380,7 +393,8 @@ fn cached_tables(loaded: &Loaded, cache: &Cache, records: &[Record], format: dri
             (State::Fresh | State::Cached | State::Executed, Some(key)) => cache.entry_dir(&key),
             _ => return Err(not_computed(loaded, inst, record)),
         };
-        let body = std::fs::read_to_string(entry.join(file)).with_context(|| format!("reading the report {}", inst.id))?;
+        let body = std::fs::read_to_string(entry.join(file))
+            .with_context(|| format!("reading the report {}", inst.id))?;
         let title = format!("report.{}", inst.stage);
         text.push_str(&match format {
             drift_report::Format::Markdown => format!("### {title}\n\n{body}\n"),
@@ -396,7 +410,12 @@ fn not_computed(loaded: &Loaded, inst: &drift_plan::Instance, record: &Record) -
         message: format!(
             "error: {} is not computed yet ({})\n  = help: run `drift run {}` first",
             inst.id,
-            record.reasons.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "),
+            record
+                .reasons
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
             loaded.spec.sources.spec_path.display()
         ),
     }

@@ -246,8 +246,33 @@ fn stage_order(spec: &Spec) -> Result<Vec<usize>, Diagnostic> {
             }
         }
     }
+    // Kahn's algorithm, taking the earliest stage in the file among the ready ones, so that
+    // instance order (and so status output) follows the spec.
+    let mut indegree: Vec<usize> = nodes
+        .iter()
+        .map(|n| {
+            g.neighbors_directed(*n, petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..nodes.len()).filter(|i| indegree[*i] == 0).collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for next in g.neighbors(nodes[i]) {
+            let j = g[next];
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.insert(j);
+            }
+        }
+    }
+    if order.len() == nodes.len() {
+        return Ok(order);
+    }
     match petgraph::algo::toposort(&g, None) {
-        Ok(order) => Ok(order.into_iter().map(|n| g[n]).collect()),
+        Ok(_) => unreachable!("Kahn's algorithm found a cycle that toposort does not"),
         Err(cycle) => {
             let start = g[cycle.node_id()];
             let mut path = vec![spec.stages[start].label()];
@@ -830,5 +855,122 @@ fn flatten(prefix: &str, v: &J, out: &mut Vec<(String, String)>) {
             }
         }
         other => out.push((prefix.to_string(), display_json(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drift_spec::Sources;
+    use std::path::Path;
+
+    fn plan(text: &str) -> Result<Plan, PlanError> {
+        let spec = drift_spec::parse(Sources::new(Path::new("t.toml"), text.into()), &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        build(&spec, &PlanOptions::default())
+    }
+
+    const DATA: &str = r#"
+[experiment]
+name = "t"
+[data.a]
+generator = "two_moons"
+n_train = 10
+n_test = 4
+"#;
+
+    fn ids(p: &Plan) -> Vec<&str> {
+        p.instances.iter().map(|i| i.id.as_str()).collect()
+    }
+
+    #[test]
+    fn sweeps_multiply_and_zips_advance_together() {
+        let p = plan(&format!(
+            "{DATA}[train.t]\nmethod = \"flow_matching\"\ndata = \"data.a\"\nsweep.seed = [0, 1]\nzip.lr = [1e-3, 2e-3, 3e-3]\nzip.steps = [1, 2, 3]\n"
+        ))
+        .unwrap();
+        assert_eq!(p.instances.len(), 1 + 2 * 3);
+        assert!(ids(&p).contains(&"train.t[lr=0.002,seed=1,steps=2]"));
+        let inst = p.get(p.find("train.t[lr=0.003,seed=0,steps=3]").unwrap());
+        assert_eq!(inst.semantic["steps"], 3);
+        assert_eq!(inst.semantic["lr"], 0.003);
+    }
+
+    #[test]
+    fn identical_instances_exist_once_with_aliases() {
+        let text = format!("{DATA}[data.b]\ngenerator = \"two_moons\"\nn_train = 10\nn_test = 4\n");
+        let p = plan(&text).unwrap();
+        assert_eq!(ids(&p), vec!["data.a"]);
+        assert_eq!(p.instances[0].aliases, vec!["data.b"]);
+        assert_eq!(p.find("data.b"), Some(NodeIndex::new(0)));
+    }
+
+    #[test]
+    fn filtered_references_select_matching_instances() {
+        let text = format!(
+            "{DATA}[train.t]\nmethod = \"flow_matching\"\ndata = \"data.a\"\nsteps = 1\nsweep.seed = [0, 1, 2]\n\
+             [sample.s]\nmodel = \"train.t[seed=1]\"\nn = 4\nnfe = 1\n"
+        );
+        let p = plan(&text).unwrap();
+        let samples: Vec<&str> = ids(&p)
+            .into_iter()
+            .filter(|i| i.starts_with("sample."))
+            .collect();
+        assert_eq!(samples, vec!["sample.s[seed=1]"]);
+        let bad = plan(&text.replace("seed=1]", "seed=9]")).unwrap_err();
+        assert!(bad.to_string().contains("matches no instance"), "{bad}");
+    }
+
+    #[test]
+    fn eval_reads_the_test_split_of_the_data_behind_its_samples() {
+        let text = format!(
+            "{DATA}[data.b]\ngenerator = \"checkerboard\"\nn_train = 10\nn_test = 4\n\
+             [train.t]\nmethod = \"flow_matching\"\nsweep.data = [\"data.a\", \"data.b\"]\nsteps = 1\n\
+             [sample.s]\nmodel = \"train.t\"\nn = 4\nnfe = 1\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
+        );
+        let p = plan(&text).unwrap();
+        let e = p.get(p.find("eval.e[data=b]").unwrap());
+        let data = e.input("test_data").unwrap();
+        assert_eq!(p.get(data).id, "data.b");
+        assert_eq!(
+            p.data_ancestor(p.find("sample.s[data=a]").unwrap())
+                .map(|n| p.get(n).id.clone()),
+            Some("data.a".into())
+        );
+    }
+
+    #[test]
+    fn a_sweep_past_the_limit_is_refused_with_its_count() {
+        let seeds: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+        let text = DATA.replace("name = \"t\"", "name = \"t\"\nmax_instances = 100")
+            + &format!(
+                "[train.t]\nmethod = \"flow_matching\"\ndata = \"data.a\"\nsteps = 1\nsweep.seed = [{}]\n",
+                seeds.join(",")
+            );
+        let err = plan(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("expands to 301 stage instances, more than the limit of 100"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn columns_use_short_names_and_qualify_ambiguous_ones() {
+        let text = format!(
+            "{DATA}[train.t]\nmethod = \"flow_matching\"\ndata = \"data.a\"\nsteps = 5\nsweep.seed = [0, 1]\n\
+             [sample.s]\nmodel = \"train.t\"\nn = 4\nnfe = 2\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
+        );
+        let p = plan(&text).unwrap();
+        let cols = columns_of(&p.instances, p.find("eval.e[seed=1]").unwrap());
+        assert_eq!(cols["seed"], "1", "the swept axis keeps its short name");
+        assert_eq!(cols["data"], "a", "references show the stage name");
+        assert_eq!(cols["method"], "flow_matching");
+        assert_eq!(cols["nfe"], "2");
+        assert_eq!(
+            cols["train.t.steps"], "5",
+            "`steps` is ambiguous between train and sample"
+        );
+        assert_eq!(cols["sample.s.steps"], "2");
+        assert_eq!(cols["model.hidden"], "[128,128,128]");
     }
 }

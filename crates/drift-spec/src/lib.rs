@@ -347,11 +347,17 @@ fn apply_overrides(
 fn remove_axis(root: &mut Node, stage: &[String], key: &[String]) {
     let mut node = root;
     for seg in stage {
-        let NodeValue::Table(entries) = &mut node.value else { return };
-        let Some((_, child)) = entries.iter_mut().find(|(k, _)| &k.name == seg) else { return };
+        let NodeValue::Table(entries) = &mut node.value else {
+            return;
+        };
+        let Some((_, child)) = entries.iter_mut().find(|(k, _)| &k.name == seg) else {
+            return;
+        };
         node = child;
     }
-    let NodeValue::Table(entries) = &mut node.value else { return };
+    let NodeValue::Table(entries) = &mut node.value else {
+        return;
+    };
     for (k, axes) in entries.iter_mut() {
         if k.name == "sweep" || k.name == "zip" {
             remove_path(axes, key);
@@ -361,7 +367,9 @@ fn remove_axis(root: &mut Node, stage: &[String], key: &[String]) {
 
 /// Removes the entry at `path` from a table whose keys may be quoted-dotted or nested.
 fn remove_path(table: &mut Node, path: &[String]) {
-    let NodeValue::Table(entries) = &mut table.value else { return };
+    let NodeValue::Table(entries) = &mut table.value else {
+        return;
+    };
     entries.retain(|(k, _)| split_key(&k.name) != path);
     if let [first, rest @ ..] = path
         && !rest.is_empty()
@@ -415,7 +423,7 @@ fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
             experiment = check_experiment(value, diags);
             continue;
         }
-                let Some(kind) = StageKind::from_name(&key.name) else {
+        let Some(kind) = StageKind::from_name(&key.name) else {
             let is_table = value.as_table().is_some();
             let (what, shown) = if is_table {
                 ("table", format!("[{}]", key.name))
@@ -577,12 +585,14 @@ fn check_stage(
     for (i, axis) in axes.iter().enumerate() {
         let dotted = axis.name();
         if axes[..i].iter().any(|a| a.name() == dotted) {
-            diags.push(Diagnostic::new(
-                Some(axis.key_span),
-                join(&label, &dotted),
-                format!("`{dotted}` is swept twice in [{label}]"),
-            )
-            .with_help("keep one `sweep.*` or `zip.*` list per key"));
+            diags.push(
+                Diagnostic::new(
+                    Some(axis.key_span),
+                    join(&label, &dotted),
+                    format!("`{dotted}` is swept twice in [{label}]"),
+                )
+                .with_help("keep one `sweep.*` or `zip.*` list per key"),
+            );
         }
         let mut node = Some(&base);
         for seg in &axis.path {
@@ -603,7 +613,11 @@ fn check_stage(
     }
     let zips: Vec<&Axis> = axes.iter().filter(|a| a.zip).collect();
     if let Some(first) = zips.first() {
-        for z in zips.iter().skip(1).filter(|z| z.values.len() != first.values.len()) {
+        for z in zips
+            .iter()
+            .skip(1)
+            .filter(|z| z.values.len() != first.values.len())
+        {
             diags.push(
                 Diagnostic::new(
                     Some(z.key_span),
@@ -656,8 +670,11 @@ fn check_stage(
         let table = def.instance_table(choice);
         let json = for_typing(kind, &table);
         if let Err(errors) = resolve_params(kind, &json) {
-                        // Missing keys are the schema walker's to report (it knows about typos).
-            for e in errors.into_iter().filter(|e| !e.message.starts_with("missing field")) {
+            // Missing keys are the schema walker's to report (it knows about typos).
+            for e in errors
+                .into_iter()
+                .filter(|e| !e.message.starts_with("missing field"))
+            {
                 let span = def.span_of(&table, &e.path);
                 let key = join(&label, &e.path);
                 if seen.insert((key.clone(), e.message.clone())) {
@@ -880,6 +897,82 @@ fn check_reference(
                 ),
             )
             .with_help(help),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse_with_filters_and_globs() {
+        let r = StageRef::parse("train.fm[seed=0, data=moons]").unwrap();
+        assert_eq!(r.kind, StageKind::Train);
+        assert_eq!(r.name, "fm");
+        assert_eq!(
+            r.filters,
+            vec![("seed".into(), "0".into()), ("data".into(), "moons".into())]
+        );
+        assert!(StageRef::parse("eval.*").unwrap().is_glob());
+        assert!(StageRef::parse("moons").unwrap_err().contains("KIND.NAME"));
+        assert!(
+            StageRef::parse("trian.fm")
+                .unwrap_err()
+                .contains("did you mean `train`")
+        );
+        assert!(
+            StageRef::parse("train.fm[seed=0")
+                .unwrap_err()
+                .contains("unclosed")
+        );
+    }
+
+    #[test]
+    fn globs_match_whole_names() {
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("fm*", "fm_large"));
+        assert!(glob_match("*_large", "fm_large"));
+        assert!(glob_match("a*c*e", "abcde"));
+        assert!(!glob_match("fm", "fm2"));
+        assert!(!glob_match("a*c", "abd"));
+    }
+
+    #[test]
+    fn keys_split_on_unquoted_dots() {
+        assert_eq!(split_key("train.fm.lr"), vec!["train", "fm", "lr"]);
+        assert_eq!(
+            split_key("train.fm.sweep.\"model.hidden\""),
+            vec!["train", "fm", "sweep", "model.hidden"]
+        );
+    }
+
+    #[test]
+    fn device_names() {
+        assert_eq!("cuda:1".parse::<DeviceName>(), Ok(DeviceName::Cuda(1)));
+        assert_eq!("cuda".parse::<DeviceName>(), Ok(DeviceName::Cuda(0)));
+        assert!("gpu".parse::<DeviceName>().is_err());
+    }
+
+    #[test]
+    fn overrides_set_nested_values_and_replace_sweeps() {
+        let text = "[experiment]\nname = \"x\"\n[data.d]\ngenerator = \"two_moons\"\nn_train = 4\nn_test = 4\nsweep.seed = [0, 1]\n";
+        let sources = Sources::new(Path::new("x.toml"), text.into());
+        let spec = parse(
+            sources.clone(),
+            &["data.d.seed=5".into(), "data.d.noise=0.2".into()],
+        )
+        .unwrap();
+        let d = &spec.stages[0];
+        assert!(d.axes.is_empty(), "a plain override replaces the sweep");
+        assert_eq!(d.base.get("seed").unwrap().value, NodeValue::Int(5));
+        assert_eq!(d.base.get("noise").unwrap().value, NodeValue::Float(0.2));
+        let err = parse(sources, &["data.d.n_train.x=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`n_train` is an integer, not a table"),
+            "{err}"
         );
     }
 }

@@ -118,7 +118,13 @@ impl Node {
         };
         let child = &mut entries[i].1;
         if child.as_table().is_none() {
-            return Err(format!("`{first}` is a {}, not a table", child.type_name()));
+            let ty = child.type_name();
+            let article = if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            return Err(format!("`{first}` is {article} {ty}, not a table"));
         }
         child.set_path(rest, value, key_span)
     }

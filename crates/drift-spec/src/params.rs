@@ -106,7 +106,7 @@ names! {
         Ffjord = "ffjord",
         /// uniform noise on both coordinates, x3 - 1
         Torchcfm = "torchcfm",
-        /// make_moons(noise) x2, -1
+        /// make_moons(noise) x2, then x0 -= 1 (first coordinate only)
         TorchcfmRunner = "torchcfm_runner",
     } default Ffjord
 }

@@ -238,7 +238,9 @@ impl ParamSchema {
         let suggested: Vec<&str> = entries
             .iter()
             .filter(|(k, _)| !allowed.props.contains_key(&k.name))
-            .filter_map(|(k, _)| crate::diagnostic::nearest(&k.name, allowed.props.keys().map(String::as_str)))
+            .filter_map(|(k, _)| {
+                crate::diagnostic::nearest(&k.name, allowed.props.keys().map(String::as_str))
+            })
             .collect();
         for req in allowed.required.iter().filter(|_| !allowed.undetermined) {
             // A typo already reported as "did you mean `req`?" explains the missing key.
@@ -432,7 +434,7 @@ impl ParamSchema {
         Ok(())
     }
 
-        /// Whether `name` is a top-level key of this schema.
+    /// Whether `name` is a top-level key of this schema.
     pub fn is_key(&self, name: &str) -> bool {
         let mut ignored = Vec::new();
         self.allowed(&self.root, None, "", None, &mut ignored)
