@@ -1,8 +1,8 @@
 //! Typed reasons why an instance is stale, derived by comparing its key components with those
 //! last recorded for the same instance id (cargo's `DirtyReason`).
 
-use drift_plan::display_json;
 use drift_plan::key::KeyComponents;
+use drift_plan::{display_json, flatten_params};
 use serde::Serialize;
 use serde_json::Value as J;
 use std::collections::BTreeMap;
@@ -54,9 +54,8 @@ impl fmt::Display for Reason {
 
 /// Every parameter whose value differs between two semantic parameter sets.
 pub fn param_changes(old: &J, new: &J) -> Vec<Reason> {
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-    flatten("", old, &mut a);
-    flatten("", new, &mut b);
+    let a: BTreeMap<String, String> = flatten_params(old).into_iter().collect();
+    let b: BTreeMap<String, String> = flatten_params(new).into_iter().collect();
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -116,27 +115,6 @@ fn label_change(old: Option<&J>, new: Option<&J>) -> Reason {
         param: "rows".into(),
         old: summary(before.iter().filter(|l| !after.contains(l)).collect()),
         new: summary(after.iter().filter(|l| !before.contains(l)).collect()),
-    }
-}
-
-fn flatten(prefix: &str, v: &J, out: &mut BTreeMap<String, String>) {
-    match v {
-        J::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                if k == "labels" {
-                    continue; // explained by `label_change`
-                }
-                flatten(&key, v, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_string(), display_json(other));
-        }
     }
 }
 
@@ -211,4 +189,83 @@ pub fn explain(previous: &KeyComponents, current: &KeyComponents) -> Vec<Reason>
         reasons.push(Reason::NeverRun);
     }
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drift_plan::key::{KeyInput, OutputDigest};
+    use serde_json::json;
+
+    fn comps(params: J, digest: u8) -> KeyComponents {
+        KeyComponents {
+            kind: "train".into(),
+            version: 1,
+            params,
+            experiment_seed: 0,
+            device: Some("cpu".into()),
+            dtype: Some("f32".into()),
+            inputs: vec![KeyInput {
+                role: "data".into(),
+                id: "data.moons".into(),
+                digest: OutputDigest([digest; 32]),
+            }],
+        }
+    }
+
+    #[test]
+    fn every_changed_parameter_is_reported() {
+        let old = comps(
+            json!({"lr": 0.001, "steps": 10, "model": {"hidden": [64, 64]}}),
+            1,
+        );
+        let new = comps(
+            json!({"lr": 0.002, "steps": 20, "model": {"hidden": [128]}}),
+            1,
+        );
+        let shown: Vec<String> = explain(&old, &new).iter().map(Reason::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "param changed: lr 0.001 -> 0.002",
+                "param changed: model.hidden [64,64] -> [128]",
+                "param changed: steps 10 -> 20",
+            ]
+        );
+    }
+
+    #[test]
+    fn inputs_versions_and_devices_are_explained() {
+        let old = comps(json!({"lr": 0.001}), 1);
+        let mut new = comps(json!({"lr": 0.001}), 2);
+        new.version = 2;
+        new.device = Some("cuda".into());
+        let reasons = explain(&old, &new);
+        assert_eq!(reasons[0], Reason::ImplementationChanged { old: 1, new: 2 });
+        assert!(reasons.contains(&Reason::ParamChanged {
+            param: "device".into(),
+            old: "cpu".into(),
+            new: "cuda".into()
+        }));
+        assert!(reasons.contains(&Reason::InputChanged {
+            input: "data.moons".into()
+        }));
+    }
+
+    #[test]
+    fn reasons_serialise_with_a_type_tag() {
+        let r = Reason::ParamChanged {
+            param: "lr".into(),
+            old: "0.001".into(),
+            new: "0.002".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"type": "param_changed", "param": "lr", "old": "0.001", "new": "0.002"})
+        );
+        assert_eq!(
+            serde_json::to_value(Reason::UpstreamStale { input: "x".into() }).unwrap()["type"],
+            "upstream_stale"
+        );
+    }
 }

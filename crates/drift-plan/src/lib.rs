@@ -799,9 +799,7 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
                     .to_string()
             })
             .collect();
-        let mut flat = Vec::new();
-        flatten("", &inst.semantic, &mut flat);
-        for (k, v) in flat {
+        for (k, v) in flatten_params(&inst.semantic) {
             if own_axes.contains(&k) {
                 continue;
             }
@@ -839,18 +837,26 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
     out
 }
 
+/// Completed parameters as (dotted key, display value) pairs, nested tables flattened
+/// (`model.hidden`). A report's `labels` are left out: they are shown differently.
+pub fn flatten_params(params: &J) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    flatten("", params, &mut out);
+    out
+}
+
 fn flatten(prefix: &str, v: &J, out: &mut Vec<(String, String)>) {
     match v {
         J::Object(map) => {
             for (k, v) in map {
+                if k == "labels" {
+                    continue;
+                }
                 let key = if prefix.is_empty() {
                     k.clone()
                 } else {
                     format!("{prefix}.{k}")
                 };
-                if k == "labels" {
-                    continue;
-                }
                 flatten(&key, v, out);
             }
         }
