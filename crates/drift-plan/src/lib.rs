@@ -518,6 +518,9 @@ impl Builder<'_> {
                         node,
                     })
                     .collect();
+                if let StageParams::Report(r) = &params {
+                    self.check_report_labels(def, &table, r, &inputs);
+                }
                 self.add(def, params, semantic, own, inputs);
                 continue;
             }
@@ -555,6 +558,85 @@ impl Builder<'_> {
                     });
                 }
                 self.add(def, params.clone(), semantic.clone(), all, inputs);
+            }
+        }
+    }
+
+    /// A report's `rows` and `columns` must name columns of its inputs, and every sweep axis of
+    /// its inputs must be shown or (for `mean_std`, the seed axes) aggregated: checked here so
+    /// that `drift check` finds it before anything is trained.
+    fn check_report_labels(
+        &mut self,
+        def: &StageDef,
+        table: &Node,
+        report: &drift_spec::params::ReportParams,
+        inputs: &[Input],
+    ) {
+        let label = def.label();
+        let mut available: Vec<String> = vec!["metric".into()];
+        let mut axes: Vec<String> = Vec::new();
+        for input in inputs {
+            available.extend(self.columns(input.node).into_keys());
+            axes.extend(
+                self.instances[input.node.index()]
+                    .coords
+                    .iter()
+                    .map(|c| c.name.clone()),
+            );
+        }
+        available.sort();
+        available.dedup();
+        axes.sort();
+        axes.dedup();
+        for (key, names) in [("rows", &report.rows), ("columns", &report.columns)] {
+            for (i, name) in names.iter().enumerate() {
+                if available.contains(name) {
+                    continue;
+                }
+                let span = table
+                    .get(key)
+                    .and_then(|n| match &n.value {
+                        drift_spec::NodeValue::Array(items) => items.get(i).map(|x| x.span),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| def.span_of(table, key));
+                let hint = drift_spec::diagnostic::did_you_mean(
+                    name,
+                    available.iter().map(String::as_str),
+                );
+                self.diags.push(
+                    Diagnostic::new(
+                        Some(span),
+                        format!("{label}.{key}"),
+                        format!(
+                            "`{name}` is not a column of the instances [{label}] gathers{hint}"
+                        ),
+                    )
+                    .with_help(format!(
+                        "columns: {}",
+                        drift_spec::diagnostic::list(&available)
+                    )),
+                );
+            }
+        }
+        let aggregated = |axis: &str| {
+            report.aggregate == drift_spec::params::Aggregate::MeanStd
+                && (axis == "seed" || axis.ends_with(".seed"))
+        };
+        for axis in &axes {
+            let shown = report.rows.contains(axis) || report.columns.contains(axis);
+            if !shown && !aggregated(axis) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Some(def.span_of(table, "rows")),
+                        format!("{label}.rows"),
+                        format!("the sweep axis `{axis}` is neither in `rows`/`columns` nor aggregated, so [{label}] would pool it"),
+                    )
+                    .with_help(format!(
+                        "add \"{axis}\" to `rows` or `columns`{}",
+                        if axis.contains("seed") { "" } else { " (aggregate = \"mean_std\" averages only over seed axes)" }
+                    )),
+                );
             }
         }
     }
