@@ -3,6 +3,7 @@
 mod util;
 
 mod determinism;
+mod failures;
 mod incremental;
 mod invalid;
 mod outputs;

@@ -179,7 +179,8 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
         for r in &records {
             let reasons: Vec<String> = r.reasons.iter().map(|x| x.to_string()).collect();
             let mut line = format!("{:<6} {:<width$}", r.state.name(), r.id);
-            if !reasons.is_empty() {
+            // A failure's error says more than the reasons it was stale for.
+            if !reasons.is_empty() && r.state != State::Failed {
                 line.push_str("  ");
                 line.push_str(&reasons.join("; "));
             }

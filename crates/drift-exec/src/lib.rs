@@ -254,14 +254,15 @@ pub fn run(
     let mut waiting: Vec<usize> = plan.instances.iter().map(|i| i.inputs.len()).collect();
     let (done_tx, done_rx) = mpsc::channel::<(NodeIndex, Record, Option<Manifest>)>();
     let outputs: Arc<Mutex<Vec<Option<Manifest>>>> = Arc::new(Mutex::new(vec![None; n]));
-    {
+    let initially_ready = {
         let mut q = shared.queue.lock().expect("queue lock");
         for (i, w) in waiting.iter().enumerate() {
             if *w == 0 {
                 q.ready.push_back(NodeIndex::new(i));
             }
         }
-    }
+        q.ready.len()
+    };
     let jobs = options.jobs.max(1);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -295,13 +296,15 @@ pub fn run(
             });
         }
         drop(done_tx);
-        let mut remaining = n;
+        // Instances queued or running whose result has not arrived. The loop ends when none are
+        // left: everything reachable is done, or after an abort nothing more will start.
+        let mut outstanding = initially_ready;
         let mut aborted = false;
-        while remaining > 0 {
+        while outstanding > 0 {
             let Ok((ix, record, manifest)) = done_rx.recv() else {
                 break;
             };
-            remaining -= 1;
+            outstanding -= 1;
             progress.finished(ix, &record);
             let failed = record.state == State::Failed;
             outputs.lock().expect("outputs lock")[ix.index()] = manifest;
@@ -316,22 +319,19 @@ pub fn run(
                         });
                         progress.finished(d, &r);
                         records[d.index()] = Some(r);
-                        remaining -= 1;
                         waiting[d.index()] = usize::MAX;
                     }
                 }
                 if !options.keep_going {
                     aborted = true;
+                    // Queued but not started: they stay unrecorded and are skipped below.
                     let mut q = shared.queue.lock().expect("queue lock");
-                    for pending in q.ready.drain(..) {
-                        if records[pending.index()].is_none() {
-                            let mut r = Record::new(plan.get(pending), State::Skipped);
-                            r.error = Some("not started: an earlier instance failed (use --keep-going to continue)".into());
-                            records[pending.index()] = Some(r);
-                            remaining -= 1;
-                        }
-                    }
+                    outstanding -= q.ready.len();
+                    q.ready.clear();
                 }
+                continue;
+            }
+            if aborted {
                 continue;
             }
             let mut newly = Vec::new();
@@ -345,17 +345,9 @@ pub fn run(
                     newly.push(d);
                 }
             }
-            newly.sort();
-            if aborted {
-                for d in newly {
-                    if records[d.index()].is_none() {
-                        let mut r = Record::new(plan.get(d), State::Skipped);
-                        r.error = Some("not started: an earlier instance failed (use --keep-going to continue)".into());
-                        records[d.index()] = Some(r);
-                        remaining -= 1;
-                    }
-                }
-            } else if !newly.is_empty() {
+            if !newly.is_empty() {
+                newly.sort();
+                outstanding += newly.len();
                 let mut q = shared.queue.lock().expect("queue lock");
                 q.ready.extend(newly);
                 shared.wake.notify_all();

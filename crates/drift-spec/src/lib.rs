@@ -329,9 +329,15 @@ fn apply_overrides(
         let mut node = node::parse_value(value.trim(), id);
         shift(&mut node, offset + (value.len() - value.trim_start().len()));
         let key_span = Span::new(id, 0..key.len());
-        // A plain value for a swept key replaces the sweep (`--set sample.fm.nfe=5`).
+        // An override replaces the key's other form: a plain value replaces a sweep
+        // (`--set sample.fm.nfe=5`), a sweep replaces a plain value (`--set 'train.fm.sweep.lr=[..]'`).
         if path.len() >= 3 && path[2] != "sweep" && path[2] != "zip" {
             remove_axis(root, &path[..2], &path[2..]);
+        } else if path.len() >= 4 {
+            if let Some(stage) = stage_table(root, &path[..2]) {
+                remove_path(stage, &path[3..]);
+            }
+            remove_axis(root, &path[..2], &path[3..]);
         }
         if let Err(e) = root.set_path(&path, node, key_span) {
             diags.push(Diagnostic::new(
@@ -345,16 +351,9 @@ fn apply_overrides(
 
 /// Removes `sweep.KEY` / `zip.KEY` (quoted-dotted or nested forms) from the stage at `stage`.
 fn remove_axis(root: &mut Node, stage: &[String], key: &[String]) {
-    let mut node = root;
-    for seg in stage {
-        let NodeValue::Table(entries) = &mut node.value else {
-            return;
-        };
-        let Some((_, child)) = entries.iter_mut().find(|(k, _)| &k.name == seg) else {
-            return;
-        };
-        node = child;
-    }
+    let Some(node) = stage_table(root, stage) else {
+        return;
+    };
     let NodeValue::Table(entries) = &mut node.value else {
         return;
     };
@@ -363,6 +362,21 @@ fn remove_axis(root: &mut Node, stage: &[String], key: &[String]) {
             remove_path(axes, key);
         }
     }
+}
+
+/// The table at `path` (e.g. `["train", "fm"]`), if there is one.
+fn stage_table<'a>(root: &'a mut Node, path: &[String]) -> Option<&'a mut Node> {
+    let mut node = root;
+    for seg in path {
+        let NodeValue::Table(entries) = &mut node.value else {
+            return None;
+        };
+        node = entries
+            .iter_mut()
+            .find(|(k, _)| &k.name == seg)
+            .map(|(_, v)| v)?;
+    }
+    Some(node)
 }
 
 /// Removes the entry at `path` from a table whose keys may be quoted-dotted or nested.

@@ -131,7 +131,7 @@ impl StageExecutor {
         let trained = drift_nn::train_flow_matching(&cfg, &values, dim, &self.device, &mut |s| {
             progress.step(ix, s.step as u64, s.steps as u64, Some(s.loss));
         })
-        .map_err(|e| ExecError(format!("{}: {e}", job.instance.id)))?;
+        .map_err(|e| ExecError(e.to_string()))?;
         let seconds = started.elapsed().as_secs_f64();
         trained
             .model
@@ -176,7 +176,7 @@ impl StageExecutor {
         let steps = p.steps.expect("completed by resolve") as usize;
         let started = Instant::now();
         let out = drift_nn::sample_flow(&net, solver, steps, p.n as usize, seed, &self.device)
-            .map_err(|e| ExecError(format!("{}: {e}", job.instance.id)))?;
+            .map_err(|e| ExecError(e.to_string()))?;
         let seconds = started.elapsed().as_secs_f64();
         drift_io::write_points(&job.out_dir.join("samples.parquet"), dim, &out.points)
             .map_err(io)?;
@@ -203,8 +203,8 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     let (dim_test, ys) = drift_io::read_points(&data.dir.join("test.parquet")).map_err(io)?;
     if dim != dim_test {
         return Err(ExecError(format!(
-            "{}: samples have {dim} dimensions but the test split of {} has {dim_test}",
-            job.instance.id, data.instance.id
+            "samples have {dim} dimensions but the test split of {} has {dim_test}",
+            data.instance.id
         )));
     }
     // Both sets are already in random order: compare the first min(n, n_test) points of each.
@@ -219,7 +219,7 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
             }
             params::Metric::Mmd => drift_metrics::mmd(a, b, dim),
         }
-        .map_err(|e| ExecError(format!("{}: {}: {e}", job.instance.id, metric.name())))?;
+        .map_err(|e| ExecError(format!("{}: {e}", metric.name())))?;
         rows.push((metric.name().to_string(), value));
     }
     drift_io::write_metrics(&job.out_dir.join("metrics.parquet"), &rows).map_err(io)?;
@@ -299,8 +299,7 @@ fn run_report(job: &Job<'_>, p: &params::ReportParams) -> Result<Cost, ExecError
         .collect();
     let records = report_records(job.plan, &inputs)?;
     let cfg = report_config(p, &records);
-    let table = drift_report::build_table(&records, &cfg)
-        .map_err(|e| ExecError(format!("{}: {e}", job.instance.id)))?;
+    let table = drift_report::build_table(&records, &cfg).map_err(|e| ExecError(e.to_string()))?;
     drift_report::write_parquet(&table, &job.out_dir.join("table.parquet")).map_err(io)?;
     // Rendered without a title: the report's name is not part of its key.
     for (file, format) in CACHED_RENDERINGS {
