@@ -34,7 +34,7 @@ fn finish(result: Result<u8, Failure>) -> u8 {
         Err(f) => {
             let msg = f.message.trim_end();
             if !msg.is_empty() {
-                eprintln!("{msg}");
+                errln!("{msg}");
             }
             f.code
         }
@@ -137,7 +137,7 @@ pub fn run(
         reporter.finish();
         let count = |s: State| records.iter().filter(|r| r.state == s).count();
         let (failed, skipped) = (count(State::Failed), count(State::Skipped));
-        eprintln!(
+        errln!(
             "{} instances: {} executed, {} cached, {failed} failed, {skipped} skipped in {:.1} s ({jobs} jobs x {} threads, {})",
             records.len(),
             count(State::Executed),
@@ -147,12 +147,12 @@ pub fn run(
             loaded.device.label(),
         );
         for r in records.iter().filter(|r| r.state == State::Failed) {
-            eprintln!("failed: {}: {}", r.id, r.error.as_deref().unwrap_or(""));
+            errln!("failed: {}: {}", r.id, r.error.as_deref().unwrap_or(""));
         }
         if json {
-            println!("{}", json_records(&records));
+            outln!("{}", json_records(&records));
         } else if failed + skipped == 0 {
-            print!(
+            out!(
                 "{}",
                 cached_tables(&loaded, &cache, &records, drift_report::Format::Terminal)?
             );
@@ -171,7 +171,7 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
         let cache = open_cache(cache_dir)?;
         let records = drift_exec::status(&loaded.plan, &cache);
         if json {
-            println!("{}", json_records(&records));
+            outln!("{}", json_records(&records));
             return Ok(exit::OK);
         }
         let mut out = std::io::stdout().lock();
@@ -217,7 +217,7 @@ pub fn check(args: &SpecArgs) -> u8 {
                 per_kind.push(format!("{n} {}", kind.name()));
             }
         }
-        println!(
+        outln!(
             "ok: {} ({} stages, {} instances: {})",
             args.spec.display(),
             loaded.spec.stages.len(),
@@ -334,7 +334,7 @@ pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>
             (format, out)
         {
             let records = drift_exec::status(&loaded.plan, &cache);
-            print!("{}", cached_tables(&loaded, &cache, &records, format)?);
+            out!("{}", cached_tables(&loaded, &cache, &records, format)?);
             return Ok(exit::OK);
         }
         match out {
@@ -362,12 +362,12 @@ fn print_tables(
             let path = PathBuf::from(out.to_string_lossy().replace("{report}", &name));
             drift_report::write_parquet(&table, &path)
                 .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
-            eprintln!("wrote {}", path.display());
+            errln!("wrote {}", path.display());
         }
         return Ok(exit::OK);
     }
     let text = render_tables(loaded, cache, format)?;
-    print!("{text}");
+    out!("{text}");
     Ok(exit::OK)
 }
 
@@ -502,15 +502,15 @@ pub fn gc(cache_dir: &Path, specs: &[PathBuf], dry_run: bool) -> u8 {
                 .map(|m| m.id)
                 .unwrap_or_else(|_| "(incomplete entry)".into());
             if dry_run {
-                println!("would remove {}  {id}  ({size} bytes)", key.short());
+                outln!("would remove {}  {id}  ({size} bytes)", key.short());
             } else {
                 cache.remove(&key).context("removing an entry")?;
-                println!("removed {}  {id}  ({size} bytes)", key.short());
+                outln!("removed {}  {id}  ({size} bytes)", key.short());
             }
             removed += 1;
             bytes += size;
         }
-        println!(
+        outln!(
             "{} {removed} entries ({:.1} MB); kept {}",
             if dry_run { "would remove" } else { "removed" },
             bytes as f64 / 1e6,
@@ -576,20 +576,14 @@ pub fn list(what: &str) -> u8 {
             }
         }
         "solvers" => {
-            for s in drift_spec::params::Solver::ALL {
-                out.push_str(&format!(
-                    "{:<6} {} network evaluation(s) per step; `nfe` must be a multiple of it\n",
-                    s.name(),
-                    s.evals_per_step()
-                ));
-            }
+            out.push_str("fixed-step ODE solvers; `nfe` (network evaluations per sample) must be a multiple of the evaluations per step\n");
             for (name, summary) in drift_nn::solver_catalogue() {
-                out.push_str(&format!("    {name}: {summary}\n"));
+                out.push_str(&format!("{name:<6} {summary}\n"));
             }
         }
         _ => unreachable!("clap restricts the values"),
     }
-    print!("{out}");
+    out!("{out}");
     exit::OK
 }
 
@@ -607,11 +601,11 @@ pub fn schema(out: &Path, check: bool) -> u8 {
     if check {
         return match std::fs::read_to_string(out) {
             Ok(current) if current == text => {
-                println!("{} is current", out.display());
+                outln!("{} is current", out.display());
                 exit::OK
             }
             _ => {
-                eprintln!(
+                errln!(
                     "error: {} is stale or missing\n  = help: regenerate it with `drift schema --out {}`",
                     out.display(),
                     out.display()
@@ -625,11 +619,11 @@ pub fn schema(out: &Path, check: bool) -> u8 {
     }
     match std::fs::write(out, text) {
         Ok(()) => {
-            println!("wrote {}", out.display());
+            outln!("wrote {}", out.display());
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: writing {}: {e}", out.display());
+            errln!("error: writing {}: {e}", out.display());
             exit::ENVIRONMENT
         }
     }

@@ -1,6 +1,27 @@
 //! The `drift` binary: command-line parsing, exit codes, and wiring of spec -> plan -> cache ->
 //! executor. All logic lives in the library crates; this file only connects them.
 
+/// Output that never panics: a closed pipe (`drift status | head`) is not an error, and a run
+/// keeps going (and caching) when nobody reads its progress any more.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod progress;
 

@@ -13,8 +13,9 @@ pub struct Reporter {
     multi: Option<MultiProgress>,
     overall: Option<ProgressBar>,
     bars: Mutex<HashMap<NodeIndex, ProgressBar>>,
-    /// Plain mode: last printed decile per instance, to print training progress sparsely.
-    deciles: Mutex<HashMap<NodeIndex, u64>>,
+    /// Plain mode: (id, last printed decile) per running instance, to print training progress
+    /// sparsely.
+    deciles: Mutex<HashMap<NodeIndex, (String, u64)>>,
     done: Mutex<usize>,
     total: usize,
 }
@@ -58,13 +59,19 @@ impl Reporter {
             Some(m) => {
                 let _ = m.println(text);
             }
-            None => eprintln!("{text}"),
+            None => errln!("{text}"),
         }
     }
 }
 
 impl Progress for Reporter {
     fn started(&self, ix: NodeIndex, id: &str) {
+        if self.multi.is_none() {
+            self.deciles
+                .lock()
+                .expect("deciles")
+                .insert(ix, (id.to_string(), 0));
+        }
         if let Some(multi) = &self.multi {
             let bar = multi.insert_from_back(1, ProgressBar::new_spinner());
             bar.set_style(
@@ -98,17 +105,16 @@ impl Progress for Reporter {
         }
         let decile = step * 10 / steps.max(1);
         let mut deciles = self.deciles.lock().expect("deciles");
-        let last = deciles.entry(ix).or_insert(0);
-        if decile > *last {
+        if let Some((id, last)) = deciles.get_mut(&ix)
+            && decile > *last
+        {
             *last = decile;
-            eprintln!(
-                "         step {step}/{steps} {loss}  (instance {})",
-                ix.index()
-            );
+            errln!("         {id}: step {step}/{steps} {loss}");
         }
     }
 
     fn finished(&self, ix: NodeIndex, record: &Record) {
+        self.deciles.lock().expect("deciles").remove(&ix);
         if let Some(bar) = self.bars.lock().expect("bars").remove(&ix) {
             bar.finish_and_clear();
         }

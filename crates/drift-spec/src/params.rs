@@ -100,7 +100,8 @@ impl GeneratorParams {
 }
 
 names! {
-    /// Recipe of `two_moons` (datasets.md): whose code the numbers are comparable with.
+    /// Which published recipe to follow, so that numbers compare with that code base
+    /// (`drift list generators` prints each recipe).
     pub enum MoonsVariant {
         /// make_moons(noise) x2 + (-1, -0.2)
         Ffjord = "ffjord",
@@ -131,7 +132,7 @@ pub struct TwoMoonsParams {
 }
 
 names! {
-    /// Recipe of `eight_gaussians` (datasets.md).
+    /// Which published recipe of `eight_gaussians` to follow.
     pub enum EightGaussiansVariant {
         /// radius 4, std 0.5, all / 1.414
         Ffjord = "ffjord",
@@ -149,7 +150,7 @@ pub struct EightGaussiansParams {
 }
 
 names! {
-    /// Recipe of `checkerboard` (datasets.md).
+    /// Which published recipe of `checkerboard` to follow.
     pub enum CheckerboardVariant {
         /// support [-4, 4]^2
         Ffjord = "ffjord",
@@ -204,7 +205,7 @@ fn default_lr() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "method")]
 pub enum MethodParams {
-    /// I-CFM (methods.md §2): x_t = (1-t) x0 + t x1 + sigma eps, target x1 - x0, t ~ U(0, 1).
+    /// I-CFM (Tong et al.; Lipman et al.): x_t = (1-t) x0 + t x1 + sigma eps, target x1 - x0, t ~ U(0, 1).
     /// sigma = 0 is 1-rectified flow.
     #[serde(rename = "flow_matching")]
     FlowMatching(FlowMatchingParams),
