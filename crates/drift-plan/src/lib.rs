@@ -493,9 +493,7 @@ impl Builder<'_> {
                                 format!("{label}.{}", rk.key),
                                 format!("`{t}` matches no instance"),
                             )
-                            .with_help(
-                                "check the filter's axis names and values against `drift status`",
-                            ),
+                            .with_help(self.existing_instances(&r)),
                         );
                     }
                     matched.extend(found);
@@ -649,6 +647,35 @@ impl Builder<'_> {
             }
             cur = inst.inputs.first()?.node;
         }
+    }
+
+    /// "instances of train.fm: train.fm[seed=0], ..." for a filter that matched nothing.
+    fn existing_instances(&self, r: &StageRef) -> String {
+        let unfiltered = StageRef {
+            filters: Vec::new(),
+            ..r.clone()
+        };
+        let ids: Vec<&str> = self
+            .resolve_reference(&unfiltered)
+            .into_iter()
+            .map(|ix| self.instances[ix.index()].id.as_str())
+            .collect();
+        const SHOWN: usize = 6;
+        let more = ids.len().saturating_sub(SHOWN);
+        let mut text = format!(
+            "instances of {}.{}: {}",
+            r.kind.name(),
+            r.name,
+            ids.iter()
+                .take(SHOWN)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+        text
     }
 
     fn resolve_reference(&self, r: &StageRef) -> Vec<NodeIndex> {

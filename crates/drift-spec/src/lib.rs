@@ -671,6 +671,13 @@ fn check_stage(
     schema.check_table(&first, &label, &label, &mut key_diags);
     // Unknown keys do not stop type checks (serde ignores them); a bad discriminator or enum
     // value would only be reported twice.
+    // A problem with a swept key is reported under the key the user wrote (`sweep.KEY`).
+    for d in &mut key_diags {
+        if let Some(axis) = def.axes.iter().find(|a| d.span == Some(a.key_span)) {
+            let kind = if axis.zip { "zip" } else { "sweep" };
+            d.key = format!("{label}.{kind}.{}", axis.name());
+        }
+    }
     let only_unknown_keys = key_diags
         .iter()
         .all(|d| d.message.starts_with("unknown key"));
