@@ -4,7 +4,7 @@
 
 pub mod reason;
 
-use drift_cache::{Cache, CacheError, Manifest};
+use drift_cache::{Cache, Manifest};
 use drift_plan::NodeIndex;
 use drift_plan::key::{KeyComponents, OutputDigest, StageKey};
 use drift_plan::{Instance, Plan};
@@ -64,12 +64,6 @@ pub trait Progress: Sync {
 /// A progress sink that ignores everything.
 pub struct NoProgress;
 impl Progress for NoProgress {}
-
-/// Per-instance progress bound to one instance, handed to executors.
-pub struct InstanceProgress<'a> {
-    pub ix: NodeIndex,
-    pub sink: &'a dyn Progress,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -221,12 +215,6 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Keep starting independent instances after a failure.
     pub keep_going: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Cache(#[from] CacheError),
 }
 
 /// Runs every stale instance (and forced ones) in dependency order; returns one record per

@@ -574,7 +574,7 @@ impl Builder<'_> {
         let mut available: Vec<String> = vec!["metric".into()];
         let mut axes: Vec<String> = Vec::new();
         for input in inputs {
-            available.extend(self.columns(input.node).into_keys());
+            available.extend(columns_of(&self.instances, input.node).into_keys());
             axes.extend(
                 self.instances[input.node.index()]
                     .coords
@@ -720,7 +720,7 @@ impl Builder<'_> {
             let labels: Vec<J> = inputs
                 .iter()
                 .map(|i| {
-                    let columns = self.columns(i.node);
+                    let columns = columns_of(&self.instances, i.node);
                     J::Object(
                         shown
                             .iter()
@@ -779,10 +779,6 @@ impl Builder<'_> {
         if !list.contains(&ix) {
             list.push(ix);
         }
-    }
-
-    fn columns(&self, ix: NodeIndex) -> BTreeMap<String, String> {
-        columns_of(&self.instances, ix)
     }
 }
 

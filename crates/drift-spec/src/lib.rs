@@ -19,7 +19,6 @@ pub use source::{Location, SourceId, Sources, Span};
 
 use params::ExperimentParams;
 use schema::{experiment_schema, join, stage_schema};
-use serde_json::Value as J;
 use std::path::Path;
 
 /// The five stage kinds, in dependency order.
@@ -689,7 +688,7 @@ fn check_stage(
     let mut seen = std::collections::HashSet::new();
     let mut check_choice = |choice: &[usize], diags: &mut Vec<Diagnostic>| {
         let table = def.instance_table(choice);
-        let json = for_typing(kind, &table);
+        let json = table.to_json();
         if let Err(errors) = resolve_params(kind, &json) {
             // Missing keys are the schema walker's to report (it knows about typos).
             for e in errors
@@ -726,11 +725,6 @@ fn check_stage(
         }
     }
     Some(def)
-}
-
-/// The JSON of an instance table for typing: reference filters are irrelevant to types.
-fn for_typing(_kind: StageKind, table: &Node) -> J {
-    table.to_json()
 }
 
 /// A serde message about the value at `path`, with the key named and TOML wording.
