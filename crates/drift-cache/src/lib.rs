@@ -166,13 +166,16 @@ impl Cache {
     }
 
     /// Hashes the staged files, writes the manifest and renames the directory into place.
-    /// If another process committed the same key first, its entry wins and ours is discarded.
+    /// If a complete entry for the key already exists (another process committed it first), it
+    /// wins and ours is discarded, unless `replace` is set (a forced rerun), in which case the
+    /// old entry is moved out of `entries/` first.
     pub fn commit(
         &self,
         mut staging: Staging,
         id: &str,
         components: KeyComponents,
         cost: serde_json::Map<String, serde_json::Value>,
+        replace: bool,
     ) -> Result<Manifest, CacheError> {
         let key = components.key();
         let mut files = BTreeMap::new();
@@ -218,11 +221,11 @@ impl Cache {
         let parent = target.parent().expect("entry dir has a parent");
         fs::create_dir_all(parent).map_err(io(parent))?;
         if target.exists() {
-            if self.lookup(&key).is_some() {
-                return Ok(self.lookup(&key).expect("checked"));
+            match self.lookup(&key) {
+                Some(existing) if !replace => return Ok(existing),
+                // A forced rerun, or an incomplete leftover (damaged or half-deleted).
+                _ => self.remove(&key)?,
             }
-            // An incomplete leftover (damaged or half-deleted): replace it.
-            fs::remove_dir_all(&target).map_err(io(&target))?;
         }
         match fs::rename(&staging.dir, &target) {
             Ok(()) => {
@@ -461,7 +464,7 @@ mod tests {
         let staging = cache.stage(&key).unwrap();
         fs::write(staging.dir.join("a.bin"), b"hello").unwrap();
         let m = cache
-            .commit(staging, "data.x", c, Default::default())
+            .commit(staging, "data.x", c, Default::default(), false)
             .unwrap();
         assert_eq!(m.files["a.bin"].bytes, 5);
         let again = cache.lookup(&key).unwrap();
@@ -495,11 +498,37 @@ mod tests {
         let staging = cache.stage(&key).unwrap();
         fs::write(staging.dir.join("a.bin"), b"hello").unwrap();
         cache
-            .commit(staging, "data.x", c, Default::default())
+            .commit(staging, "data.x", c, Default::default(), false)
             .unwrap();
         fs::write(cache.entry_dir(&key).join("a.bin"), b"hel").unwrap();
         assert!(cache.lookup(&key).is_none());
         assert!(cache.has_entry_dir(&key));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn first_commit_wins_unless_replacing() {
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let c = comps(5);
+        let key = c.key();
+        let commit = |bytes: &[u8], replace: bool| {
+            let staging = cache.stage(&key).unwrap();
+            fs::write(staging.dir.join("a.bin"), bytes).unwrap();
+            cache
+                .commit(staging, "data.x", c.clone(), Default::default(), replace)
+                .unwrap()
+        };
+        let first = commit(b"first", false);
+        assert_eq!(commit(b"second", false).output, first.output);
+        let replaced = commit(b"third!", true);
+        assert_ne!(replaced.output, first.output);
+        assert_eq!(cache.lookup(&key).unwrap().output, replaced.output);
+        assert_eq!(
+            fs::read(cache.entry_dir(&key).join("a.bin")).unwrap(),
+            b"third!"
+        );
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -444,7 +444,7 @@ fn run_one(
             serde_json::json!(started.elapsed().as_secs_f64()),
         );
         cache
-            .commit(staging, &inst.id, comps.clone(), cost)
+            .commit(staging, &inst.id, comps.clone(), cost, forced)
             .map_err(|e| ExecError(e.to_string()))
     })();
     record.elapsed = Some(started.elapsed());
