@@ -130,6 +130,26 @@ fn show_prints_key_components_and_paths() {
         .expect("weights path");
     let path = weights.split("  (").next().unwrap();
     assert!(std::path::Path::new(path).exists(), "{path}");
+    // Without the spec: the last recorded run of that id.
+    let recorded = s.drift(&["show", "train.fm[data=moons,seed=1]"]);
+    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+    assert!(
+        recorded.stdout.contains("experiment: tiny"),
+        "{}",
+        recorded.stdout
+    );
+    assert!(
+        recorded.stdout.contains("weights.safetensors"),
+        "{}",
+        recorded.stdout
+    );
+    let unknown = s.drift(&["show", "train.nope"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("has no record"),
+        "{}",
+        unknown.stderr
+    );
     let bad = s.drift(&[
         "show",
         spec("tiny.toml").to_str().unwrap(),

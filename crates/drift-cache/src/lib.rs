@@ -70,6 +70,9 @@ pub struct Manifest {
 /// What was last recorded for an instance id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Slot {
+    /// The experiment (`experiment.name`) the id was run in.
+    #[serde(default)]
+    pub experiment: String,
     pub id: String,
     pub key: StageKey,
     pub components: KeyComponents,
@@ -270,6 +273,7 @@ impl Cache {
             return Ok(());
         }
         let slot = Slot {
+            experiment: experiment.to_string(),
             id: id.to_string(),
             key: components.key(),
             components: components.clone(),
@@ -283,6 +287,29 @@ impl Cache {
                 .as_bytes(),
             false,
         )
+    }
+
+    /// Every recorded slot for an instance id, in any experiment (for `drift show ID`).
+    pub fn slots_for(&self, id: &str) -> Result<Vec<Slot>, CacheError> {
+        let dir = self.root.join("slots");
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+            let path = entry.map_err(io(&dir))?.path();
+            if path.extension().is_none_or(|e| e != "json")
+                || path.to_string_lossy().ends_with(".failed.json")
+            {
+                continue;
+            }
+            if let Some(slot) = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Slot>(&t).ok())
+                .filter(|s| s.id == id)
+            {
+                found.push(slot);
+            }
+        }
+        found.sort_by(|a, b| a.experiment.cmp(&b.experiment));
+        Ok(found)
     }
 
     fn failure_path(&self, experiment: &str, id: &str) -> PathBuf {

@@ -308,6 +308,53 @@ pub fn show(cache_dir: &Path, args: &SpecArgs, id: &str) -> u8 {
     })())
 }
 
+/// `drift show ID`: what the cache last recorded for an id, without a spec.
+pub fn show_recorded(cache_dir: &Path, id: &str) -> u8 {
+    finish((|| {
+        let cache = open_cache(cache_dir)?;
+        let slots = cache.slots_for(id).context("reading the cache's records")?;
+        if slots.is_empty() {
+            return Err(invalid(format!(
+                "error: the cache {} has no record of `{id}`\n  = help: give the spec too (`drift show SPEC ID`), or check the id with `drift status SPEC`",
+                cache_dir.display()
+            )));
+        }
+        for slot in slots {
+            let dir = cache.entry_dir(&slot.key);
+            outln!("id:         {}", slot.id);
+            outln!("experiment: {}", slot.experiment);
+            outln!("last key:   {}", slot.key);
+            outln!(
+                "key components:\n{}",
+                indent(&serde_json::to_string_pretty(&slot.components).expect("serialises"))
+            );
+            match cache.lookup(&slot.key) {
+                Some(m) => {
+                    outln!("entry:      {}", absolute(&dir).display());
+                    outln!(
+                        "manifest:   {}",
+                        absolute(&dir.join(drift_cache::MANIFEST)).display()
+                    );
+                    for (name, file) in &m.files {
+                        outln!(
+                            "artifact:   {}  ({} bytes, blake3 {})",
+                            absolute(&dir.join(name)).display(),
+                            file.bytes,
+                            file.digest.short()
+                        );
+                    }
+                }
+                None => outln!("entry:      missing (the last recorded key has no complete entry)"),
+            }
+            outln!(
+                "(without a spec this is the last recorded run; `drift show SPEC {}` gives the current state)",
+                slot.id
+            );
+        }
+        Ok(exit::OK)
+    })())
+}
+
 fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("  {l}"))

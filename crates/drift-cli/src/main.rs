@@ -108,11 +108,20 @@ enum Command {
         spec: SpecArgs,
     },
     /// Print an instance's key components, state, and the paths of its artifacts.
+    /// With a spec, also the current state and reasons; with an id alone, what the cache last
+    /// recorded for that id (in any experiment).
+    #[command(override_usage = "drift show [OPTIONS] [SPEC] <ID>")]
     Show {
-        #[command(flatten)]
-        spec: SpecArgs,
-        /// The instance id, e.g. `train.fm[data=moons,seed=0]`.
-        id: String,
+        /// `[SPEC] ID`: the instance id, e.g. `train.fm[data=moons,seed=0]`, optionally after
+        /// the spec it belongs to.
+        #[arg(num_args = 1..=2, required = true, value_name = "ID")]
+        target: Vec<String>,
+        /// Override a spec value (with a spec).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Device (with a spec).
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Print the reports of a spec (computed by `drift run`).
     Table {
@@ -168,7 +177,23 @@ fn main() -> ExitCode {
         }
         Command::Status { spec, json } => commands::status(&cli.cache, &spec, json),
         Command::Check { spec } => commands::check(&spec),
-        Command::Show { spec, id } => commands::show(&cli.cache, &spec, &id),
+        Command::Show {
+            target,
+            overrides,
+            device,
+        } => match target.as_slice() {
+            [spec, id] => {
+                let spec = SpecArgs {
+                    spec: spec.into(),
+                    overrides,
+                    device,
+                    max_instances: None,
+                };
+                commands::show(&cli.cache, &spec, id)
+            }
+            [id] => commands::show_recorded(&cli.cache, id),
+            _ => unreachable!("clap takes one or two values"),
+        },
         Command::Table { spec, format, out } => {
             commands::table(&cli.cache, &spec, &format, out.as_deref())
         }
