@@ -8,3 +8,4 @@ mod incremental;
 mod invalid;
 mod outputs;
 mod quality;
+mod tidy;
