@@ -287,3 +287,28 @@ fn force_with_an_unknown_selector_is_an_error() {
         out.stderr
     );
 }
+
+#[test]
+fn drift_cache_moves_the_store() {
+    let s = Scratch::new();
+    let store = s.dir.path().join("elsewhere");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drift"))
+        .current_dir(s.dir.path())
+        .args(["check", spec("tiny.toml").to_str().unwrap()])
+        .env("DRIFT_CACHE", &store)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_drift"))
+        .current_dir(s.dir.path())
+        .args(["status", spec("tiny.toml").to_str().unwrap()])
+        .env("DRIFT_CACHE", &store)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert!(
+        store.join("v1/entries").is_dir(),
+        "the store lives under $DRIFT_CACHE/v1"
+    );
+    assert!(!s.dir.path().join("cache").exists(), "and not in ./cache");
+}
