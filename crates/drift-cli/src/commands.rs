@@ -154,7 +154,7 @@ pub fn run(
         } else if failed + skipped == 0 {
             out!(
                 "{}",
-                cached_tables(&loaded, &cache, &records, drift_report::Format::Terminal)?
+                report_text(&loaded, &cache, &records, drift_report::Format::Terminal)?
             );
         }
         Ok(if failed + skipped > 0 {
@@ -249,59 +249,33 @@ pub fn show(cache_dir: &Path, args: &SpecArgs, id: &str) -> u8 {
         let records = drift_exec::status(&loaded.plan, &cache);
         let record = &records[ix.index()];
         let inst = loaded.plan.get(ix);
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "id:      {}", inst.id);
+        outln!("id:      {}", inst.id);
         for alias in &inst.aliases {
-            let _ = writeln!(out, "alias:   {alias}");
+            outln!("alias:   {alias}");
         }
-        let _ = writeln!(out, "kind:    {}", inst.kind.name());
-        let _ = writeln!(out, "stage:   {}", inst.stage);
-        let _ = writeln!(out, "state:   {}", record.state.name());
+        outln!("kind:    {}", inst.kind.name());
+        outln!("stage:   {}", inst.stage);
+        outln!("state:   {}", record.state.name());
         for r in &record.reasons {
-            let _ = writeln!(out, "reason:  {r}");
+            outln!("reason:  {r}");
         }
         match record.key {
             None => {
-                let _ = writeln!(out, "key:     (unknown until its inputs are computed)");
+                outln!("key:     (unknown until its inputs are computed)");
             }
             Some(key) => {
-                let _ = writeln!(out, "key:     {key}");
+                outln!("key:     {key}");
                 let digests: Vec<_> = inst
                     .inputs
                     .iter()
                     .filter_map(|i| records[i.node.index()].output)
                     .collect();
                 let comps = inst.key_components(&loaded.plan, &digests);
-                let _ = writeln!(
-                    out,
+                outln!(
                     "key components:\n{}",
                     indent(&serde_json::to_string_pretty(&comps).expect("serialises"))
                 );
-                let dir = cache.entry_dir(&key);
-                let _ = writeln!(out, "entry:   {}", absolute(&dir).display());
-                if let Some(m) = cache.lookup(&key) {
-                    let _ = writeln!(
-                        out,
-                        "manifest: {}",
-                        absolute(&dir.join(drift_cache::MANIFEST)).display()
-                    );
-                    let _ = writeln!(out, "output digest: {}", m.output);
-                    for (name, file) in &m.files {
-                        let _ = writeln!(
-                            out,
-                            "artifact: {}  ({} bytes, blake3 {})",
-                            absolute(&dir.join(name)).display(),
-                            file.bytes,
-                            file.digest.short()
-                        );
-                    }
-                    if !m.cost.is_empty() {
-                        let _ = writeln!(out, "cost (not reproducible):");
-                        for (k, v) in &m.cost {
-                            let _ = writeln!(out, "  {k}: {v}");
-                        }
-                    }
-                }
+                print_entry(&cache, &key);
             }
         }
         Ok(exit::OK)
@@ -320,7 +294,6 @@ pub fn show_recorded(cache_dir: &Path, id: &str) -> u8 {
             )));
         }
         for slot in slots {
-            let dir = cache.entry_dir(&slot.key);
             outln!("id:         {}", slot.id);
             outln!("experiment: {}", slot.experiment);
             outln!("last key:   {}", slot.key);
@@ -328,24 +301,7 @@ pub fn show_recorded(cache_dir: &Path, id: &str) -> u8 {
                 "key components:\n{}",
                 indent(&serde_json::to_string_pretty(&slot.components).expect("serialises"))
             );
-            match cache.lookup(&slot.key) {
-                Some(m) => {
-                    outln!("entry:      {}", absolute(&dir).display());
-                    outln!(
-                        "manifest:   {}",
-                        absolute(&dir.join(drift_cache::MANIFEST)).display()
-                    );
-                    for (name, file) in &m.files {
-                        outln!(
-                            "artifact:   {}  ({} bytes, blake3 {})",
-                            absolute(&dir.join(name)).display(),
-                            file.bytes,
-                            file.digest.short()
-                        );
-                    }
-                }
-                None => outln!("entry:      missing (the last recorded key has no complete entry)"),
-            }
+            print_entry(&cache, &slot.key);
             outln!(
                 "(without a spec this is the last recorded run; `drift show SPEC {}` gives the current state)",
                 slot.id
@@ -353,6 +309,35 @@ pub fn show_recorded(cache_dir: &Path, id: &str) -> u8 {
         }
         Ok(exit::OK)
     })())
+}
+
+/// The entry of a key: its directory, manifest, output digest, artifacts and cost figures.
+fn print_entry(cache: &Cache, key: &drift_plan::key::StageKey) {
+    let dir = cache.entry_dir(key);
+    let Some(m) = cache.lookup(key) else {
+        outln!("entry:   missing (no complete entry under this key)");
+        return;
+    };
+    outln!("entry:   {}", absolute(&dir).display());
+    outln!(
+        "manifest: {}",
+        absolute(&dir.join(drift_cache::MANIFEST)).display()
+    );
+    outln!("output digest: {}", m.output);
+    for (name, file) in &m.files {
+        outln!(
+            "artifact: {}  ({} bytes, blake3 {})",
+            absolute(&dir.join(name)).display(),
+            file.bytes,
+            file.digest.short()
+        );
+    }
+    if !m.cost.is_empty() {
+        outln!("cost (not reproducible):");
+        for (k, v) in &m.cost {
+            outln!("  {k}: {v}");
+        }
+    }
 }
 
 fn indent(text: &str) -> String {
@@ -370,57 +355,53 @@ pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>
     finish((|| {
         let loaded = load(args)?;
         let cache = open_cache(cache_dir)?;
+        let records = drift_exec::status(&loaded.plan, &cache);
         if format == "parquet" {
             let out =
                 out.ok_or_else(|| invalid("error: --format parquet needs --out FILE".into()))?;
-            return print_tables(&loaded, &cache, drift_report::Format::Markdown, Some(out));
+            return write_parquet_tables(&loaded, &cache, &records, out);
         }
         let format = drift_report::Format::from_name(format)
             .map_err(|e| invalid(format!("error: --format: {e}")))?;
-        if let (drift_report::Format::Terminal | drift_report::Format::Markdown, None) =
-            (format, out)
-        {
-            let records = drift_exec::status(&loaded.plan, &cache);
-            out!("{}", cached_tables(&loaded, &cache, &records, format)?);
-            return Ok(exit::OK);
-        }
+        let text = report_text(&loaded, &cache, &records, format)?;
         match out {
-            None => print_tables(&loaded, &cache, format, None),
+            None => out!("{text}"),
             Some(path) => {
-                let text = render_tables(&loaded, &cache, format)?;
-                std::fs::write(path, text)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                Ok(exit::OK)
+                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
             }
         }
+        Ok(exit::OK)
     })())
 }
 
-/// Prints every report (or writes Parquet files when `parquet_out` is given). Tables are built
-/// from the current plan, so labels always use today's stage names.
-fn print_tables(
+/// One Parquet file per report; `{report}` in `out` becomes the report's name.
+fn write_parquet_tables(
     loaded: &Loaded,
     cache: &Cache,
-    format: drift_report::Format,
-    parquet_out: Option<&Path>,
+    records: &[Record],
+    out: &Path,
 ) -> Result<u8, Failure> {
-    if let Some(out) = parquet_out {
-        for (name, table) in build_tables(loaded, cache)? {
-            let path = PathBuf::from(out.to_string_lossy().replace("{report}", &name));
-            drift_report::write_parquet(&table, &path)
-                .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
-            errln!("wrote {}", path.display());
-        }
-        return Ok(exit::OK);
+    for (name, table) in build_tables(loaded, cache, records)? {
+        let path = PathBuf::from(out.to_string_lossy().replace("{report}", &name));
+        drift_report::write_parquet(&table, &path)
+            .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+        errln!("wrote {}", path.display());
     }
-    let text = render_tables(loaded, cache, format)?;
-    out!("{text}");
     Ok(exit::OK)
 }
 
-/// The renderings that computed report entries keep (`table.txt`, `table.md`), titled with
-/// the report's current name.
-fn cached_tables(
+/// The entry key of an instance whose output exists (fresh, or computed in this run).
+fn computed_key(record: &Record) -> Option<drift_plan::key::StageKey> {
+    match record.state {
+        State::Fresh | State::Cached | State::Executed => record.key,
+        _ => None,
+    }
+}
+
+/// Every report as text, titled with the report's current name: terminal and Markdown come
+/// from the renderings computed report entries keep (`table.txt`, `table.md`), other formats
+/// are rendered from the eval outputs.
+fn report_text(
     loaded: &Loaded,
     cache: &Cache,
     records: &[Record],
@@ -430,17 +411,17 @@ fn cached_tables(
         .iter()
         .find(|(_, f)| *f == format)
     else {
-        return render_tables(loaded, cache, format);
+        return render_tables(loaded, cache, records, format);
     };
     let mut text = String::new();
     for (inst, record) in loaded.plan.instances.iter().zip(records) {
         if inst.kind != StageKind::Report {
             continue;
         }
-        let entry = match (record.state, record.key) {
-            (State::Fresh | State::Cached | State::Executed, Some(key)) => cache.entry_dir(&key),
-            _ => return Err(not_computed(loaded, inst, record)),
+        let Some(key) = computed_key(record) else {
+            return Err(not_computed(loaded, inst, record));
         };
+        let entry = cache.entry_dir(&key);
         let body = std::fs::read_to_string(entry.join(file))
             .with_context(|| format!("reading the report {}", inst.id))?;
         let title = format!("report.{}", inst.stage);
@@ -472,10 +453,11 @@ fn not_computed(loaded: &Loaded, inst: &drift_plan::Instance, record: &Record) -
 fn render_tables(
     loaded: &Loaded,
     cache: &Cache,
+    records: &[Record],
     format: drift_report::Format,
 ) -> Result<String, Failure> {
     let mut text = String::new();
-    for (name, table) in build_tables(loaded, cache)? {
+    for (name, table) in build_tables(loaded, cache, records)? {
         text.push_str(&drift_report::render(
             &table,
             &format!("report.{name}"),
@@ -486,24 +468,24 @@ fn render_tables(
     Ok(text)
 }
 
+/// Tables built from the eval outputs, with the current plan's labels.
 fn build_tables(
     loaded: &Loaded,
     cache: &Cache,
+    records: &[Record],
 ) -> Result<Vec<(String, drift_report::Table)>, Failure> {
-    let records = drift_exec::status(&loaded.plan, cache);
     let mut tables = Vec::new();
     for (i, inst) in loaded.plan.instances.iter().enumerate() {
         let StageParams::Report(params) = &inst.params else {
             continue;
         };
-        if records[i].state != State::Fresh {
+        if computed_key(&records[i]).is_none() {
             return Err(not_computed(loaded, inst, &records[i]));
         }
         let mut inputs = Vec::new();
         for input in &inst.inputs {
-            let key = records[input.node.index()]
-                .key
-                .expect("inputs of a fresh report are fresh");
+            let key = computed_key(&records[input.node.index()])
+                .expect("the inputs of a computed report are computed");
             inputs.push((input.node, cache.entry_dir(&key)));
         }
         let borrowed: Vec<(drift_plan::NodeIndex, &Path)> =

@@ -517,7 +517,7 @@ impl Builder<'_> {
                     })
                     .collect();
                 if let StageParams::Report(r) = &params {
-                    self.check_report_labels(def, &table, r, &inputs);
+                    self.report_labels(def, &table, r, &inputs, &mut semantic);
                 }
                 self.add(def, params, semantic, own, inputs);
                 continue;
@@ -562,25 +562,43 @@ impl Builder<'_> {
 
     /// A report's `rows` and `columns` must name columns of its inputs, and every sweep axis of
     /// its inputs must be shown or (for `mean_std`, the seed axes) aggregated: checked here so
-    /// that `drift check` finds it before anything is trained.
-    fn check_report_labels(
+    /// that `drift check` finds it before anything is trained. The labels the report prints
+    /// become part of its key (`semantic.labels`): its output carries them.
+    fn report_labels(
         &mut self,
         def: &StageDef,
         table: &Node,
         report: &drift_spec::params::ReportParams,
         inputs: &[Input],
+        semantic: &mut J,
     ) {
         let label = def.label();
+        let shown: Vec<&String> = report.rows.iter().chain(&report.columns).collect();
+        let mut labels = Vec::with_capacity(inputs.len());
         let mut available: Vec<String> = vec!["metric".into()];
         let mut axes: Vec<String> = Vec::new();
         for input in inputs {
-            available.extend(columns_of(&self.instances, input.node).into_keys());
+            let columns = columns_of(&self.instances, input.node);
+            labels.push(J::Object(
+                shown
+                    .iter()
+                    .filter_map(|name| {
+                        columns
+                            .get(*name)
+                            .map(|v| ((*name).clone(), J::String(v.clone())))
+                    })
+                    .collect(),
+            ));
+            available.extend(columns.into_keys());
             axes.extend(
                 self.instances[input.node.index()]
                     .coords
                     .iter()
                     .map(|c| c.name.clone()),
             );
+        }
+        if let Some(obj) = semantic.as_object_mut() {
+            obj.insert("labels".into(), J::Array(labels));
         }
         available.sort();
         available.dedup();
@@ -706,37 +724,11 @@ impl Builder<'_> {
         &mut self,
         def: &StageDef,
         params: StageParams,
-        mut semantic: J,
+        semantic: J,
         coords: Vec<Coord>,
         inputs: Vec<Input>,
     ) {
         let id = format_id(def, &coords);
-        if def.kind == StageKind::Report {
-            // A report's output carries the labels of its rows, so they are part of its key.
-            let shown: Vec<String> = match &params {
-                StageParams::Report(r) => r.rows.iter().chain(&r.columns).cloned().collect(),
-                _ => Vec::new(),
-            };
-            let labels: Vec<J> = inputs
-                .iter()
-                .map(|i| {
-                    let columns = columns_of(&self.instances, i.node);
-                    J::Object(
-                        shown
-                            .iter()
-                            .filter_map(|name| {
-                                columns
-                                    .get(name)
-                                    .map(|v| (name.clone(), J::String(v.clone())))
-                            })
-                            .collect(),
-                    )
-                })
-                .collect();
-            if let Some(obj) = semantic.as_object_mut() {
-                obj.insert("labels".into(), J::Array(labels));
-            }
-        }
         let device = matches!(def.kind, StageKind::Train | StageKind::Sample)
             .then(|| self.options.device_class.clone());
         let mut h = blake3::Hasher::new();

@@ -41,7 +41,7 @@ impl Executor for StageExecutor {
         };
         match &job.instance.params {
             StageParams::Data(p) => run_data(job, p, &seed),
-            StageParams::Train(p) => self.run_train(job, p, progress),
+            StageParams::Train(p) => self.run_train(job, p, seed("train"), progress),
             StageParams::Sample(p) => self.run_sample(job, p, seed("noise")),
             StageParams::Eval(p) => run_eval(job, p, seed("directions")),
             StageParams::Report(p) => run_report(job, p),
@@ -111,11 +111,12 @@ impl StageExecutor {
         &self,
         job: &Job<'_>,
         p: &params::TrainParams,
+        seed: u64,
         progress: &dyn Progress,
     ) -> Result<Cost, ExecError> {
         let data = job.input("data").expect("train has a data input");
         let (dim, values) = drift_io::read_points(&data.dir.join("train.parquet")).map_err(io)?;
-        let seed = derive_seed(job.plan.experiment_seed, "train", p.seed, "train");
+
         let MethodParams::FlowMatching(fm) = &p.method;
         let cfg = drift_nn::TrainConfig {
             steps: p.steps as usize,
