@@ -605,9 +605,13 @@ pub fn list(what: &str) -> u8 {
             }
         }
         "solvers" => {
-            out.push_str("fixed-step ODE solvers; `nfe` (network evaluations per sample) must be a multiple of the evaluations per step\n");
-            for (name, summary) in drift_nn::solver_catalogue() {
-                out.push_str(&format!("{name:<6} {summary}\n"));
+            out.push_str(
+                "samplers (`solver = ...` in a sample stage); `nfe` is the budget of network \
+                 evaluations per sample and must be reachable by the solver\n",
+            );
+            for (name, doc) in stage_schema(StageKind::Sample).variants() {
+                out.push_str(&format!("{name}\n    {doc}\n"));
+                out.push_str(&docs(StageKind::Sample, "solver", &name));
             }
         }
         _ => unreachable!("clap restricts the values"),

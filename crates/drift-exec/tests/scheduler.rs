@@ -47,6 +47,7 @@ steps = 1
 sweep.lr = [0.1, 0.5, 0.9]
 [sample.s]
 model = "train.t"
+solver = "euler"
 n = 4
 sweep.nfe = [1, 2]
 [eval.e]

@@ -19,6 +19,13 @@ pub use sliced::{
 };
 pub use w2::w2;
 
+/// Optimal assignment between equal-size point sets `a` and `b` (row-major f64, `dim`
+/// columns) under squared Euclidean cost: `col[i]` is the point of `b` matched to point `i`
+/// of `a`. Exact (the solver behind [`w2`]); used for minibatch optimal-transport couplings.
+pub fn optimal_assignment(a: &[f64], b: &[f64], dim: usize) -> Vec<usize> {
+    assignment::solve_points(a, b, dim)
+}
+
 /// Why a metric could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MetricError {

@@ -1,37 +1,30 @@
-//! Safetensors checkpoints of a [`VelocityModel`], written byte-deterministically.
+//! Safetensors checkpoints of a [`Network`], written byte-deterministically.
 //!
 //! The file is written by hand rather than through candle so that its bytes depend only on
 //! the parameter values: tensors sorted by name, all f32 little-endian, data laid out in name
 //! order, header keys sorted (`__metadata__` first), no whitespace, header padded with spaces
 //! to a multiple of 8 bytes. It is standard safetensors and loads in PyTorch / candle.
-//! The metadata records the network shape, and loading checks it against the requested
-//! configuration, so a checkpoint cannot silently be read with the wrong activation.
+//! The metadata records the network configuration as JSON, and loading checks it against the
+//! requested configuration, so a checkpoint cannot silently be read with the wrong shape.
 
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::model::HostTensor;
-use crate::{ComputeDevice, MlpConfig, NnError, VelocityModel};
+use crate::net::HostTensor;
+use crate::{ComputeDevice, NetConfig, Network, NnError};
 
 /// Value of the `format` metadata entry.
-const FORMAT: &str = "drift-nn/velocity-mlp/v1";
+const FORMAT: &str = "drift-nn/network/v2";
 
-fn metadata(cfg: &MlpConfig, dim: usize) -> Vec<(&'static str, String)> {
+fn metadata(cfg: &NetConfig) -> Vec<(&'static str, String)> {
     // Sorted by key.
     vec![
-        ("activation", cfg.activation.name().to_string()),
-        ("dim", dim.to_string()),
-        ("format", FORMAT.to_string()),
         (
-            "hidden",
-            cfg.hidden
-                .iter()
-                .map(|w| w.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
+            "config",
+            serde_json::to_string(cfg).expect("a config serialises"),
         ),
-        ("time_embed_dim", cfg.time_embed_dim.to_string()),
+        ("format", FORMAT.to_string()),
     ]
 }
 
@@ -147,7 +140,7 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> Result<(Vec<HostTensor>, Map<String, V
     Ok((tensors, meta))
 }
 
-impl VelocityModel {
+impl Network {
     /// Writes the parameters as a safetensors file with deterministic bytes (see module docs).
     pub fn save_safetensors(&self, path: &Path) -> Result<(), NnError> {
         let bytes = self.to_safetensors_bytes()?;
@@ -157,22 +150,21 @@ impl VelocityModel {
         })
     }
 
-    /// The bytes [`VelocityModel::save_safetensors`] writes.
+    /// The bytes [`Network::save_safetensors`] writes.
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>, NnError> {
         let values = self.host_values()?;
-        Ok(to_bytes(&values, &metadata(self.config(), self.dim())))
+        Ok(to_bytes(&values, &metadata(self.config())))
     }
 
-    /// Reads a checkpoint written by [`VelocityModel::save_safetensors`] for the given network
-    /// shape and data dimension. Tensor names and shapes must match exactly, and the recorded
-    /// metadata (if present) must agree with `cfg` and `dim`.
+    /// Reads a checkpoint written by [`Network::save_safetensors`] for the given
+    /// configuration. Tensor names and shapes must match exactly, and the recorded
+    /// configuration must equal `cfg`.
     pub fn load_safetensors(
         path: &Path,
-        cfg: &MlpConfig,
-        dim: usize,
+        cfg: &NetConfig,
         device: &ComputeDevice,
     ) -> Result<Self, NnError> {
-        cfg.validate(dim)?;
+        cfg.validate()?;
         let bytes = std::fs::read(path).map_err(|source| NnError::Io {
             path: path.to_path_buf(),
             source,
@@ -182,16 +174,16 @@ impl VelocityModel {
             message,
         };
         let (tensors, meta) = from_bytes(&bytes).map_err(bad)?;
-        for (key, want) in metadata(cfg, dim) {
+        for (key, want) in metadata(cfg) {
             if let Some(found) = meta.get(key)
                 && found.as_str() != Some(want.as_str())
             {
                 return Err(bad(format!(
-                    "was written for {key} = {found}, but {key} = \"{want}\" was requested"
+                    "was written for {key} = {found}, but {key} = {want} was requested"
                 )));
             }
         }
-        VelocityModel::from_host_values(cfg, dim, tensors, device).map_err(|e| match e {
+        Network::from_host_values(cfg, tensors, device).map_err(|e| match e {
             NnError::InvalidInput(m) => bad(m),
             other => other,
         })

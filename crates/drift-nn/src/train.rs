@@ -1,103 +1,117 @@
-//! Flow-matching training (I-CFM) of a [`VelocityModel`] with AdamW, fully seeded on the host.
+//! The training loop shared by every method: weighted regression of a [`Network`] on host-built
+//! minibatches ([`drift_dynamics::TrainBatch`]) with AdamW, a learning-rate schedule, optional
+//! gradient-norm clipping and an optional EMA of the weights.
 //!
-//! Each step draws, for every row of the minibatch: a data index (with replacement, batch
-//! stream), then `t ~ U[0, 1)`, `x0 ~ N(0, I)` and `eps ~ N(0, I)` (noise stream, in that
-//! order). The network input `[x_t, emb(t)]` with `x_t = (1 - t) x0 + t x1 + sigma eps` and the
-//! target `x1 - x0` are assembled on the host into reused buffers and copied to the device as
-//! two tensors; the loss is the mean squared error over all elements. Because nothing random
-//! happens on the device, a CPU run is bit-reproducible.
+//! The method (what a batch contains) lives in drift-dynamics; this loop only sees
+//! `(state, time, target, weight)` rows, so it is the same for flow matching, diffusion, CLD
+//! and AGM. Everything random is drawn on the host by the batch callback, so a CPU run is
+//! bit-reproducible.
 
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use rand::Rng;
+use drift_dynamics::TrainBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::model::time_embedding;
-use crate::rng::{STREAM_BATCH, STREAM_NOISE, normal_f32, stream};
-use crate::{ComputeDevice, MlpConfig, NnError, VelocityModel};
+use crate::{ComputeDevice, NetConfig, Network, NnError};
 
-/// Independent-coupling conditional flow matching (I-CFM, TorchCFM's
-/// `ConditionalFlowMatcher`): `x_t = (1 - t) x0 + t x1 + sigma eps`, target `x1 - x0`,
-/// `t ~ U(0, 1)`, `x0 ~ N(0, I)`. `sigma = 0` is 1-rectified flow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FlowMatchingConfig {
-    /// Standard deviation of the Gaussian probability path around the straight line; >= 0.
-    /// Default 0.1 (the TorchCFM runner's value).
-    pub sigma: f64,
+/// Learning-rate schedule (multiplied by the warm-up factor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The base rate throughout.
+    Constant,
+    /// `lr * (1 + cos(pi k / steps)) / 2` at step k (PyTorch's CosineAnnealingLR, eta_min 0).
+    Cosine,
 }
 
-impl Default for FlowMatchingConfig {
-    fn default() -> Self {
-        FlowMatchingConfig { sigma: 0.1 }
-    }
-}
-
-/// Everything a training run depends on besides the data and the device.
+/// Optimiser settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// Optimiser steps (0 returns the initialised model).
-    pub steps: usize,
-    /// Rows per minibatch, drawn with replacement.
-    pub batch: usize,
-    /// AdamW learning rate (> 0).
+pub struct OptimConfig {
+    /// AdamW base learning rate (> 0).
     pub lr: f64,
     /// AdamW decoupled weight decay (>= 0).
     pub weight_decay: f64,
-    /// Seed of every random stream (initialisation, batches, noise).
-    pub seed: u64,
-    /// Network shape.
-    pub model: MlpConfig,
-    /// The flow-matching objective.
-    pub method: FlowMatchingConfig,
+    pub schedule: LrSchedule,
+    /// Linear warm-up: the rate is multiplied by `min(1, (k + 1) / warmup_steps)` at step k
+    /// (0 = none; `pytorch_warmup.UntunedLinearWarmup` is 2 / (1 - beta2) = 2000 steps).
+    pub warmup_steps: usize,
+    /// Clip the global gradient norm to this value (PyTorch `clip_grad_norm_`), if set.
+    pub grad_clip: Option<f64>,
+    /// EMA decay of the weights, if set; sampling then uses the EMA weights. As in torch_ema,
+    /// the decay at update k is `min(decay, (1 + k) / (10 + k))`.
+    pub ema: Option<f64>,
 }
 
-impl Default for TrainConfig {
+impl Default for OptimConfig {
     fn default() -> Self {
-        TrainConfig {
-            steps: 2000,
-            batch: 256,
+        OptimConfig {
             lr: 1e-3,
-            weight_decay: 1e-5,
-            seed: 0,
-            model: MlpConfig::default(),
-            method: FlowMatchingConfig::default(),
+            weight_decay: 0.0,
+            schedule: LrSchedule::Constant,
+            warmup_steps: 0,
+            grad_clip: None,
+            ema: None,
         }
     }
 }
 
-impl TrainConfig {
-    /// Checks the values; `dim` is the data dimension.
-    pub fn validate(&self, dim: usize) -> Result<(), NnError> {
-        self.model.validate(dim)?;
-        if self.batch == 0 {
-            return Err(NnError::InvalidConfig("batch must be at least 1".into()));
-        }
+impl OptimConfig {
+    fn validate(&self) -> Result<(), NnError> {
+        let bad = |m: String| Err(NnError::InvalidConfig(m));
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(NnError::InvalidConfig(format!(
-                "lr must be finite and positive, got {}",
-                self.lr
-            )));
+            return bad(format!("lr must be finite and positive, got {}", self.lr));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(NnError::InvalidConfig(format!(
+            return bad(format!(
                 "weight_decay must be finite and non-negative, got {}",
                 self.weight_decay
-            )));
+            ));
         }
-        if !(self.method.sigma.is_finite() && self.method.sigma >= 0.0) {
-            return Err(NnError::InvalidConfig(format!(
-                "sigma must be finite and non-negative, got {}",
-                self.method.sigma
-            )));
+        if let Some(c) = self.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad(format!("grad_clip must be finite and positive, got {c}"));
+        }
+        if let Some(d) = self.ema
+            && !(0.0..1.0).contains(&d)
+        {
+            return bad(format!("ema must be in [0, 1), got {d}"));
         }
         Ok(())
     }
+
+    /// The learning rate of step `k` (0-based) of `steps`.
+    pub fn lr_at(&self, k: usize, steps: usize) -> f64 {
+        let base = match self.schedule {
+            LrSchedule::Constant => self.lr,
+            LrSchedule::Cosine => {
+                let frac = k as f64 / steps.max(1) as f64;
+                self.lr * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos())
+            }
+        };
+        if self.warmup_steps == 0 {
+            base
+        } else {
+            base * ((k + 1) as f64 / self.warmup_steps as f64).min(1.0)
+        }
+    }
+}
+
+/// Everything a training run depends on besides the batches and the device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Optimiser steps (0 returns the initialised network).
+    pub steps: usize,
+    /// Seed of the weight initialisation.
+    pub seed: u64,
+    pub net: NetConfig,
+    pub optim: OptimConfig,
 }
 
 /// Reported after every completed step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainProgress {
-    /// Steps completed so far (1-based: the first report has `step == 1`).
+    /// Steps completed so far (1-based).
     pub step: usize,
     /// Total steps of the run.
     pub steps: usize,
@@ -105,80 +119,82 @@ pub struct TrainProgress {
     pub loss: f32,
 }
 
-/// A trained model and its loss curve.
+/// A trained network and its loss curve.
 #[derive(Debug)]
 pub struct Trained {
-    /// The trained network (its NFE counter reads 0).
-    pub model: VelocityModel,
+    /// The weights sampling uses: the EMA weights when EMA is on, else the last weights. Its
+    /// NFE counter reads 0.
+    pub net: Network,
     /// The minibatch loss of every step, in order (`losses[i]` is step `i + 1`).
     pub losses: Vec<f32>,
 }
 
-/// Trains a velocity model by I-CFM on `data` (row-major `n x dim`).
+/// Trains a network on the batches `next_batch(step)` returns (step is 1-based).
 ///
-/// A non-finite loss stops training with [`NnError::Diverged`] before the optimiser touches
-/// the parameters; non-finite parameters after the last step are reported the same way.
-/// `on_step` is called after every step.
-pub fn train_flow_matching(
+/// `init`, if given, provides the initial weights (same configuration; e.g. reflow starting
+/// from the previous round). A non-finite loss stops training with [`NnError::Diverged`]
+/// before the optimiser touches the parameters.
+pub fn train(
     cfg: &TrainConfig,
-    data: &[f32],
-    dim: usize,
+    init: Option<&Network>,
     device: &ComputeDevice,
+    next_batch: &mut dyn FnMut(usize) -> Result<TrainBatch, NnError>,
     on_step: &mut dyn FnMut(TrainProgress),
 ) -> Result<Trained, NnError> {
-    cfg.validate(dim)?;
-    if data.is_empty() || !data.len().is_multiple_of(dim) {
-        return Err(NnError::InvalidInput(format!(
-            "training data has {} values, which is not a positive whole number of {dim}-dimensional points",
-            data.len()
-        )));
+    cfg.net.validate()?;
+    cfg.optim.validate()?;
+    let net = Network::new_initialised(&cfg.net, cfg.seed, device)?;
+    if let Some(init) = init {
+        net.load_from(init)?;
     }
-    let n = data.len() / dim;
-    let model = VelocityModel::new_initialised(&cfg.model, dim, cfg.seed, device)?;
+    let vars = net.vars();
     let mut opt = AdamW::new(
-        model.vars(),
+        vars.clone(),
         ParamsAdamW {
-            lr: cfg.lr,
-            weight_decay: cfg.weight_decay,
+            lr: cfg.optim.lr_at(0, cfg.steps),
+            weight_decay: cfg.optim.weight_decay,
             ..ParamsAdamW::default()
         },
     )?;
-
-    let mut batch_rng = stream(cfg.seed, STREAM_BATCH);
-    let mut noise_rng = stream(cfg.seed, STREAM_NOISE);
-    let b = cfg.batch;
-    let e = model.time_embed_dim();
-    let in_dim = dim + e;
-    let sigma = cfg.method.sigma as f32;
+    let ema: Option<Vec<Var>> = match cfg.optim.ema {
+        Some(_) => Some(
+            vars.iter()
+                .map(|v| Var::from_tensor(&v.as_tensor().copy()?))
+                .collect::<candle_core::Result<_>>()?,
+        ),
+        None => None,
+    };
     let dev = device.device();
-
-    let mut input = vec![0f32; b * in_dim];
-    let mut target = vec![0f32; b * dim];
-    let mut x0 = vec![0f32; dim];
-    let mut eps = vec![0f32; dim];
+    let (sd, od, e) = (cfg.net.state_dim, cfg.net.out_dim, cfg.net.time.dim());
+    let mut feature = Vec::new();
     let mut losses = Vec::with_capacity(cfg.steps);
 
     for step in 1..=cfg.steps {
-        for (row, tgt) in input
-            .chunks_exact_mut(in_dim)
-            .zip(target.chunks_exact_mut(dim))
+        let batch = next_batch(step)?;
+        let rows = batch.rows();
+        if rows == 0
+            || batch.state.len() != rows * sd
+            || batch.target.len() != rows * od
+            || batch.weight.len() != rows
         {
-            let idx = batch_rng.random_range(0..n);
-            let x1 = &data[idx * dim..(idx + 1) * dim];
-            let t: f32 = noise_rng.random();
-            x0.iter_mut().for_each(|v| *v = normal_f32(&mut noise_rng));
-            eps.iter_mut().for_each(|v| *v = normal_f32(&mut noise_rng));
-            let (xt, emb) = row.split_at_mut(dim);
-            for j in 0..dim {
-                xt[j] = (1.0 - t) * x0[j] + t * x1[j] + sigma * eps[j];
-                tgt[j] = x1[j] - x0[j];
-            }
-            time_embedding(f64::from(t), model.freqs(), emb);
+            return Err(NnError::Internal(format!(
+                "malformed batch at step {step}: {rows} rows, {} state, {} target and {} weight values \
+                 (state width {sd}, output width {od})",
+                batch.state.len(),
+                batch.target.len(),
+                batch.weight.len()
+            )));
         }
-        let xin = Tensor::from_slice(&input, (b, in_dim), dev)?;
-        let tgt = Tensor::from_slice(&target, (b, dim), dev)?;
-        let pred = model.forward_train(&xin)?;
-        let loss = (pred - tgt)?.sqr()?.mean_all()?;
+        feature.resize(rows * e, 0f32);
+        for (t, out) in batch.time.iter().zip(feature.chunks_exact_mut(e)) {
+            cfg.net.time.write(*t, out);
+        }
+        let state = Tensor::from_slice(&batch.state, (rows, sd), dev)?;
+        let time = Tensor::from_slice(&feature, (rows, e), dev)?;
+        let target = Tensor::from_slice(&batch.target, (rows, od), dev)?;
+        let weight = Tensor::from_slice(&batch.weight, (rows, 1), dev)?;
+        let pred = net.forward_train(&state, &time)?;
+        let loss = (pred - target)?.sqr()?.broadcast_mul(&weight)?.mean_all()?;
         let value = loss.to_scalar::<f32>()?;
         if !value.is_finite() {
             return Err(NnError::Diverged {
@@ -187,19 +203,70 @@ pub fn train_flow_matching(
             });
         }
         losses.push(value);
-        opt.backward_step(&loss)?;
+        opt.set_learning_rate(cfg.optim.lr_at(step - 1, cfg.steps));
+        let mut grads = loss.backward()?;
+        if let Some(max_norm) = cfg.optim.grad_clip {
+            let mut total = 0f64;
+            for v in &vars {
+                if let Some(g) = grads.get(v.as_tensor()) {
+                    total += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+                }
+            }
+            let coef = max_norm / (total.sqrt() + 1e-6);
+            if coef < 1.0 {
+                for v in &vars {
+                    if let Some(g) = grads.remove(v.as_tensor()) {
+                        grads.insert(v.as_tensor(), (g * coef)?);
+                    }
+                }
+            }
+        }
+        opt.step(&grads)?;
+        if let (Some(ema), Some(decay)) = (&ema, cfg.optim.ema) {
+            let k = (step - 1) as f64;
+            let d = decay.min((1.0 + k) / (10.0 + k));
+            for (avg, v) in ema.iter().zip(&vars) {
+                let next = ((avg.as_tensor() * d)? + (v.as_tensor() * (1.0 - d))?)?;
+                avg.set(&next)?;
+            }
+        }
         on_step(TrainProgress {
             step,
             steps: cfg.steps,
             loss: value,
         });
     }
-    if cfg.steps > 0 && !model.parameters_finite()? {
+    if let Some(ema) = &ema {
+        for (v, avg) in vars.iter().zip(ema) {
+            v.set(avg.as_tensor())?;
+        }
+    }
+    if cfg.steps > 0 && !net.parameters_finite()? {
         return Err(NnError::Diverged {
             step: cfg.steps,
             last_finite_loss: losses.last().copied(),
         });
     }
-    model.reset_nfe();
-    Ok(Trained { model, losses })
+    net.reset_nfe();
+    Ok(Trained { net, losses })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_with_warmup() {
+        let o = OptimConfig {
+            lr: 1.0,
+            schedule: LrSchedule::Cosine,
+            warmup_steps: 10,
+            ..OptimConfig::default()
+        };
+        assert!((o.lr_at(0, 100) - 0.1).abs() < 1e-12);
+        assert!((o.lr_at(50, 100) - 0.5).abs() < 1e-12);
+        assert!(o.lr_at(99, 100) < 1e-3);
+        let c = OptimConfig::default();
+        assert_eq!(c.lr_at(7, 10), 1e-3);
+    }
 }

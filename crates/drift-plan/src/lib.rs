@@ -322,9 +322,14 @@ fn reference_texts(def: &StageDef) -> Vec<(&'static str, String)> {
                     items
                         .iter()
                         .filter_map(Node::as_str)
+                        .filter(|s| !rk.is_literal(s))
                         .map(|s| (rk.key, s.to_string())),
                 ),
-                _ => out.extend(n.as_str().map(|s| (rk.key, s.to_string()))),
+                _ => out.extend(
+                    n.as_str()
+                        .filter(|s| !rk.is_literal(s))
+                        .map(|s| (rk.key, s.to_string())),
+                ),
             }
         }
     }
@@ -352,7 +357,18 @@ fn check_instance_count(spec: &Spec, order: &[usize], limit: u64) -> Result<(), 
                     .values
                     .iter()
                     .filter_map(Node::as_str)
-                    .map(|t| upstream_count(spec, &counts, t))
+                    .map(|t| {
+                        let literal = def
+                            .kind
+                            .reference_keys()
+                            .iter()
+                            .any(|r| a.path == [r.key] && r.is_literal(t));
+                        if literal {
+                            1
+                        } else {
+                            upstream_count(spec, &counts, t)
+                        }
+                    })
                     .fold(0u128, |acc, c| acc.saturating_add(c));
                 upstream = upstream.saturating_mul(sum);
             } else if a.zip {
@@ -362,7 +378,9 @@ fn check_instance_count(spec: &Spec, order: &[usize], limit: u64) -> Result<(), 
             }
         }
         for rk in def.kind.reference_keys() {
-            if let Some(t) = def.base.get(rk.key).and_then(Node::as_str) {
+            if let Some(t) = def.base.get(rk.key).and_then(Node::as_str)
+                && !rk.is_literal(t)
+            {
                 upstream = upstream.saturating_mul(upstream_count(spec, &counts, t));
             }
         }
@@ -481,6 +499,11 @@ impl Builder<'_> {
                         .collect(),
                     _ => Vec::new(),
                 };
+                let texts: Vec<String> = texts.into_iter().filter(|t| !rk.is_literal(t)).collect();
+                // An optional reference that is absent (or a literal like "gaussian") adds no input.
+                if texts.is_empty() && !rk.many {
+                    continue;
+                }
                 let mut matched = Vec::new();
                 for t in &texts {
                     let Ok(r) = StageRef::parse(t) else { continue };
@@ -543,6 +566,20 @@ impl Builder<'_> {
                         node: data,
                     });
                 }
+                if def.kind == StageKind::Sample
+                    && let Some(model) = inputs.first().map(|i| i.node)
+                {
+                    // A transport model's samples start from its source data's test split.
+                    if let Some(src) = self.instances[model.index()].input("source") {
+                        inputs.push(Input {
+                            role: "source".into(),
+                            node: src,
+                        });
+                    }
+                    if let StageParams::Sample(sp) = &params {
+                        self.check_sampler_fits(def, &table, sp, model);
+                    }
+                }
                 let mut all = coords;
                 for c in &own {
                     let name = if all.iter().any(|x| x.name == c.name) {
@@ -556,6 +593,84 @@ impl Builder<'_> {
                     });
                 }
                 self.add(def, params.clone(), semantic.clone(), all, inputs);
+            }
+        }
+    }
+
+    /// The solver must fit the method the model was trained with, and reflow pairs need a
+    /// deterministic solve of a position-space model: checked here so that `drift check` finds
+    /// it before anything is trained.
+    fn check_sampler_fits(
+        &mut self,
+        def: &StageDef,
+        table: &Node,
+        sample: &drift_spec::params::SampleParams,
+        model: NodeIndex,
+    ) {
+        let StageParams::Train(train) = &self.instances[model.index()].params else {
+            return;
+        };
+        let label = def.label();
+        let fits = train.method.solvers();
+        let solver = sample.solver.kind();
+        let mut found = Vec::new();
+        if !fits.contains(&solver) {
+            let names: Vec<&str> = fits.iter().map(|s| s.name()).collect();
+            let detail = match &train.method {
+                drift_spec::params::MethodParams::Agm(a) => {
+                    format!(" with de_type = \"{}\"", a.de_type.name())
+                }
+                _ => String::new(),
+            };
+            found.push(
+                Diagnostic::new(
+                    Some(def.span_of(table, "solver")),
+                    format!("{label}.solver"),
+                    format!(
+                        "solver `{}` does not fit method `{}`{detail} (model {})",
+                        solver.name(),
+                        train.method.name(),
+                        self.instances[model.index()].id
+                    ),
+                )
+                .with_help(format!(
+                    "solvers for this model: {}",
+                    drift_spec::diagnostic::list(&names)
+                )),
+            );
+        }
+        if sample.pairs
+            && (train.method.phase_space()
+                || !sample.solver.deterministic()
+                || !matches!(
+                    solver,
+                    drift_spec::params::SolverKind::Euler
+                        | drift_spec::params::SolverKind::Heun
+                        | drift_spec::params::SolverKind::Midpoint
+                        | drift_spec::params::SolverKind::Rk4
+                        | drift_spec::params::SolverKind::Dopri5
+                ))
+        {
+            found.push(
+                Diagnostic::new(
+                    Some(def.span_of(table, "pairs")),
+                    format!("{label}.pairs"),
+                    format!(
+                        "reflow pairs need a deterministic ODE solve of a position-space model, not solver `{}` on method `{}`",
+                        solver.name(),
+                        train.method.name()
+                    ),
+                )
+                .with_help("use euler, heun, midpoint, rk4 or dopri5 on a flow-matching-family model"),
+            );
+        }
+        for d in found {
+            if !self
+                .diags
+                .iter()
+                .any(|e| e.key == d.key && e.span == d.span)
+            {
+                self.diags.push(d);
             }
         }
     }
@@ -1012,7 +1127,7 @@ n_test = 4
     fn filtered_references_select_matching_instances() {
         let text = format!(
             "{DATA}[train.t]\nmethod = \"flow_matching\"\ndata = \"data.a\"\nsteps = 1\nsweep.seed = [0, 1, 2]\n\
-             [sample.s]\nmodel = \"train.t[seed=1]\"\nn = 4\nnfe = 1\n"
+             [sample.s]\nmodel = \"train.t[seed=1]\"\nsolver = \"euler\"\nn = 4\nnfe = 1\n"
         );
         let p = plan(&text).unwrap();
         let samples: Vec<&str> = ids(&p)
@@ -1029,7 +1144,7 @@ n_test = 4
         let text = format!(
             "{DATA}[data.b]\ngenerator = \"checkerboard\"\nn_train = 10\nn_test = 4\n\
              [train.t]\nmethod = \"flow_matching\"\nsweep.data = [\"data.a\", \"data.b\"]\nsteps = 1\n\
-             [sample.s]\nmodel = \"train.t\"\nn = 4\nnfe = 1\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
+             [sample.s]\nmodel = \"train.t\"\nsolver = \"euler\"\nn = 4\nnfe = 1\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
         );
         let p = plan(&text).unwrap();
         let e = p.get(p.find("eval.e[data=b]").unwrap());
@@ -1061,7 +1176,7 @@ n_test = 4
     fn columns_use_short_names_and_qualify_ambiguous_ones() {
         let text = format!(
             "{DATA}[train.t]\nmethod = \"flow_matching\"\ndata = \"data.a\"\nsteps = 5\nsweep.seed = [0, 1]\n\
-             [sample.s]\nmodel = \"train.t\"\nn = 4\nnfe = 2\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
+             [sample.s]\nmodel = \"train.t\"\nsolver = \"euler\"\nn = 4\nnfe = 2\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
         );
         let p = plan(&text).unwrap();
         let cols = columns_of(&p.instances, p.find("eval.e[seed=1]").unwrap());

@@ -57,26 +57,30 @@ impl StageKind {
     /// The keys of this kind that reference other stages, and the kind they must point to.
     /// `many` keys take a list and allow `*` globs.
     pub fn reference_keys(self) -> &'static [ReferenceKey] {
-        const TRAIN: &[ReferenceKey] = &[ReferenceKey {
-            key: "data",
-            target: StageKind::Data,
-            many: false,
-        }];
-        const SAMPLE: &[ReferenceKey] = &[ReferenceKey {
-            key: "model",
-            target: StageKind::Train,
-            many: false,
-        }];
-        const EVAL: &[ReferenceKey] = &[ReferenceKey {
-            key: "samples",
-            target: StageKind::Sample,
-            many: false,
-        }];
-        const REPORT: &[ReferenceKey] = &[ReferenceKey {
-            key: "from",
-            target: StageKind::Eval,
-            many: true,
-        }];
+        const fn key(
+            key: &'static str,
+            target: StageKind,
+            many: bool,
+            literals: &'static [&'static str],
+        ) -> ReferenceKey {
+            ReferenceKey {
+                key,
+                target,
+                many,
+                literals,
+            }
+        }
+        // A train stage's first input is its data (or, for reflow, its pairs): evaluations
+        // follow first inputs up to the data whose test split they use.
+        const TRAIN: &[ReferenceKey] = &[
+            key("data", StageKind::Data, false, &[]),
+            key("pairs", StageKind::Sample, false, &[]),
+            key("source", StageKind::Data, false, &["gaussian"]),
+            key("init", StageKind::Train, false, &[]),
+        ];
+        const SAMPLE: &[ReferenceKey] = &[key("model", StageKind::Train, false, &[])];
+        const EVAL: &[ReferenceKey] = &[key("samples", StageKind::Sample, false, &[])];
+        const REPORT: &[ReferenceKey] = &[key("from", StageKind::Eval, true, &[])];
         match self {
             StageKind::Data => &[],
             StageKind::Train => TRAIN,
@@ -93,6 +97,15 @@ pub struct ReferenceKey {
     pub key: &'static str,
     pub target: StageKind,
     pub many: bool,
+    /// Plain values the key also accepts that are not references (`source = "gaussian"`).
+    pub literals: &'static [&'static str],
+}
+
+impl ReferenceKey {
+    /// Whether `text` is one of the key's non-reference values.
+    pub fn is_literal(&self, text: &str) -> bool {
+        self.literals.contains(&text)
+    }
 }
 
 /// A parsed reference: `KIND.NAME` or `KIND.NAME[axis=value,...]`; NAME may hold `*` globs.
@@ -839,6 +852,9 @@ fn check_reference(
     text: &str,
     diags: &mut Vec<Diagnostic>,
 ) {
+    if rk.is_literal(text) {
+        return;
+    }
     let key = format!("{}.{}", def.label(), rk.key);
     let targets: Vec<String> = stages
         .iter()

@@ -168,24 +168,54 @@ pub struct CheckerboardParams {
 // ---------------------------------------------------------------------------------------------
 // train
 
-/// `[train.NAME]`: trains a model on a data stage's training split.
+/// `[train.NAME]`: trains a network by one method on a data stage's training split (or on the
+/// (x0, x1) pairs of a sample stage, for reflow).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TrainParams {
-    /// Reference to a data stage (`"data.NAME"`, optionally filtered `"data.NAME[k=v]"`).
-    pub data: String,
+    /// Reference to a data stage (`"data.NAME"`, optionally filtered `"data.NAME[k=v]"`): the
+    /// target distribution (t = 1). Required unless `pairs` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// The source distribution at t = 0: `"gaussian"` (N(0, I), the default) or a reference to a
+    /// data stage, for transport between two data sets (flow-matching family only).
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// Reflow: train on the fixed (x0, x1) pairs of a sample stage that has `pairs = true`
+    /// (`rectified_flow` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<String>,
+    /// Start from the weights of a train stage with the same network (e.g. the previous reflow round).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
     #[serde(flatten)]
     pub method: MethodParams,
     /// Optimiser steps.
     pub steps: u64,
-    /// Minibatch size (drawn with replacement).
+    /// Minibatch size.
     #[serde(default = "default_batch")]
     pub batch: u64,
+    /// How minibatches are drawn from the data.
+    #[serde(default)]
+    pub data_sampling: DataSampling,
     /// AdamW learning rate.
     #[serde(default = "default_lr")]
     pub lr: f64,
-    /// AdamW weight decay.
+    /// AdamW decoupled weight decay.
     #[serde(default)]
     pub weight_decay: f64,
+    /// Learning-rate schedule over `steps`.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// Linear warm-up steps (rate x min(1, (k+1)/warmup_steps)); 0 = none.
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// Clip the global gradient norm to this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
+    /// Exponential moving average of the weights with this decay (torch_ema warm-up); sampling
+    /// uses the EMA weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<f64>,
     /// The network.
     #[serde(default)]
     pub model: ModelParams,
@@ -194,6 +224,9 @@ pub struct TrainParams {
     pub seed: u64,
 }
 
+fn default_source() -> String {
+    "gaussian".into()
+}
 fn default_batch() -> u64 {
     256
 }
@@ -201,36 +234,370 @@ fn default_lr() -> f64 {
     1e-3
 }
 
+names! {
+    /// How training minibatches are drawn.
+    pub enum DataSampling {
+        /// rows drawn with replacement from the fixed training split
+        WithReplacement = "with_replacement",
+        /// fresh points from the data stage's generator every step (infinite data)
+        Fresh = "fresh",
+    } default WithReplacement
+}
+
+names! {
+    /// Learning-rate schedule.
+    pub enum LrSchedule {
+        /// the base rate throughout
+        Constant = "constant",
+        /// cosine annealing to 0 over `steps`
+        Cosine = "cosine",
+    } default Constant
+}
+
 /// The training method, selected by `method = "..."`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "method")]
 pub enum MethodParams {
-    /// I-CFM (Tong et al.; Lipman et al.): x_t = (1-t) x0 + t x1 + sigma eps, target x1 - x0, t ~ U(0, 1).
-    /// sigma = 0 is 1-rectified flow.
+    /// I-CFM (TorchCFM ConditionalFlowMatcher): independent coupling, x_t = (1-t) x0 + t x1 +
+    /// sigma eps, target x1 - x0, t ~ U(0, 1); `path = "vp_trig"` uses cos/sin(pi t/2) instead.
     #[serde(rename = "flow_matching")]
     FlowMatching(FlowMatchingParams),
+    /// Lipman et al.'s flow matching: x_t = t x1 + (1 - (1 - sigma) t) x0 with x0 ~ N(0, I),
+    /// target (x1 - (1 - sigma) x_t) / (1 - (1 - sigma) t).
+    #[serde(rename = "flow_matching_lipman")]
+    FlowMatchingLipman(LipmanParams),
+    /// OT-CFM: I-CFM on exact minibatch optimal-transport pairs.
+    #[serde(rename = "ot_cfm")]
+    OtCfm(OtCfmParams),
+    /// SB-CFM: Schroedinger-bridge CFM on entropic (Sinkhorn, reg = 2 sigma^2) minibatch pairs,
+    /// sigma_t = sigma sqrt(t (1 - t)).
+    #[serde(rename = "sb_cfm")]
+    SbCfm(SbCfmParams),
+    /// Rectified flow (Liu et al.): straight path, t ~ U(t_eps, 1); with `pairs`, reflow on
+    /// fixed pairs; `distill = true` trains the one-step map at t = t_eps.
+    #[serde(rename = "rectified_flow")]
+    RectifiedFlow(RectifiedFlowParams),
+    /// Stochastic interpolants (Albergo, Vanden-Eijnden): x_t = alpha x0 + beta x1 + gamma z.
+    #[serde(rename = "stochastic_interpolant")]
+    StochasticInterpolant(InterpolantParams),
+    /// VP-SDE score diffusion with epsilon prediction, continuous time.
+    #[serde(rename = "vp_diffusion")]
+    VpDiffusion(VpParams),
+    /// Critically-damped Langevin diffusion (Dockhorn et al.), hybrid score matching.
+    #[serde(rename = "cld")]
+    Cld(CldParams),
+    /// AGM, phase-space stochastic bridges (Chen et al., ICLR 2024).
+    #[serde(rename = "agm")]
+    Agm(AgmParams),
 }
 
 impl MethodParams {
     pub fn name(&self) -> &'static str {
         match self {
             MethodParams::FlowMatching(_) => "flow_matching",
+            MethodParams::FlowMatchingLipman(_) => "flow_matching_lipman",
+            MethodParams::OtCfm(_) => "ot_cfm",
+            MethodParams::SbCfm(_) => "sb_cfm",
+            MethodParams::RectifiedFlow(_) => "rectified_flow",
+            MethodParams::StochasticInterpolant(_) => "stochastic_interpolant",
+            MethodParams::VpDiffusion(_) => "vp_diffusion",
+            MethodParams::Cld(_) => "cld",
+            MethodParams::Agm(_) => "agm",
         }
     }
+
+    /// Whether the state is (x, v) (phase space), so the network sees 2d inputs.
+    pub fn phase_space(&self) -> bool {
+        matches!(self, MethodParams::Cld(_) | MethodParams::Agm(_))
+    }
+
+    /// Whether a non-Gaussian `source` is meaningful (the flow-matching family transports any
+    /// source; diffusions and phase-space bridges start from their own Gaussian prior).
+    pub fn accepts_data_source(&self) -> bool {
+        matches!(
+            self,
+            MethodParams::FlowMatching(_)
+                | MethodParams::OtCfm(_)
+                | MethodParams::SbCfm(_)
+                | MethodParams::RectifiedFlow(_)
+                | MethodParams::StochasticInterpolant(_)
+        )
+    }
+
+    /// The sample-stage solvers that fit a model trained this way.
+    pub fn solvers(&self) -> Vec<SolverKind> {
+        use SolverKind::*;
+        let ode = [Euler, Heun, Midpoint, Rk4, Dopri5];
+        let mut out: Vec<SolverKind> = match self {
+            MethodParams::Agm(a) if a.de_type == AgmDeType::Sde => vec![Sss, EulerMaruyama],
+            MethodParams::Agm(_) => vec![Gddim],
+            _ => Vec::new(),
+        };
+        if !matches!(self, MethodParams::Agm(a) if a.de_type == AgmDeType::Sde) {
+            out.extend(ode);
+        }
+        match self {
+            // The SDE sampler needs the denoiser head and latent noise (a > 0).
+            MethodParams::StochasticInterpolant(si)
+                if si.heads == SiHeads::VelocityDenoiser && si.a > 0.0 =>
+            {
+                out.push(EulerMaruyama)
+            }
+            MethodParams::VpDiffusion(_) => out.extend([EulerMaruyama, Ddim]),
+            MethodParams::Cld(_) => out.extend([EulerMaruyama, Sscs]),
+            _ => {}
+        }
+        out
+    }
+}
+
+names! {
+    /// Probability path of `flow_matching`.
+    pub enum FmPath {
+        /// x_t = (1 - t) x0 + t x1
+        Straight = "straight",
+        /// x_t = cos(pi t / 2) x0 + sin(pi t / 2) x1 (TorchCFM's VariancePreserving CFM)
+        VpTrig = "vp_trig",
+    } default Straight
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FlowMatchingParams {
-    /// Std of the Gaussian around the straight path.
+    /// Std of the Gaussian around the path (>= 0).
     #[serde(default)]
     pub sigma: f64,
+    #[serde(default)]
+    pub path: FmPath,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct LipmanParams {
+    /// sigma_min, the terminal std (0 < sigma <= 1).
+    #[serde(default = "default_lipman_sigma")]
+    pub sigma: f64,
+}
+
+fn default_lipman_sigma() -> f64 {
+    1e-4
+}
+
+names! {
+    /// How OT-CFM pairs a minibatch after solving the exact OT problem.
+    pub enum OtPairing {
+        /// draw the batch with replacement from the plan (TorchCFM's behaviour)
+        Resample = "resample",
+        /// pair by the optimal permutation, every point once
+        Permutation = "permutation",
+    } default Resample
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OtCfmParams {
+    /// Std of the Gaussian around the straight path (>= 0).
+    #[serde(default)]
+    pub sigma: f64,
+    #[serde(default)]
+    pub pairing: OtPairing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SbCfmParams {
+    /// Bridge noise (> 0); the Sinkhorn regularisation is 2 sigma^2. Default 1 (TorchCFM runner).
+    #[serde(default = "one")]
+    pub sigma: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RectifiedFlowParams {
+    /// Training times t ~ U(t_eps, 1) (the RF code's eps).
+    #[serde(default = "default_rf_eps")]
+    pub t_eps: f64,
+    /// One-step distillation: train only at t = t_eps (needs `pairs`).
+    #[serde(default)]
+    pub distill: bool,
+}
+
+fn default_rf_eps() -> f64 {
+    1e-3
+}
+
+names! {
+    /// alpha/beta of a stochastic interpolant.
+    pub enum SiSchedule {
+        /// alpha = 1 - t, beta = t
+        Linear = "linear",
+        /// alpha = cos(pi t / 2), beta = sin(pi t / 2)
+        Trig = "trig",
+    } default Linear
+}
+
+names! {
+    /// What the interpolant network predicts.
+    pub enum SiHeads {
+        /// the velocity b only (ODE sampling)
+        Velocity = "velocity",
+        /// b and the denoiser eta in one network (2d outputs, one NFE per step; needed for SDE sampling)
+        VelocityDenoiser = "velocity_denoiser",
+    } default VelocityDenoiser
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InterpolantParams {
+    #[serde(default)]
+    pub schedule: SiSchedule,
+    /// Latent noise gamma(t) = sqrt(a t (1 - t)) (a >= 0; 0 = deterministic interpolant).
+    #[serde(default = "one")]
+    pub a: f64,
+    /// Training times t ~ U(t_min, 1 - t_min), in [0, 0.5).
+    #[serde(default = "default_si_tmin")]
+    pub t_min: f64,
+    #[serde(default)]
+    pub heads: SiHeads,
+    /// SDE sampler diffusion eps(t) = eps0 t (1 - t) (>= 0).
+    #[serde(default = "one")]
+    pub eps0: f64,
+}
+
+fn default_si_tmin() -> f64 {
+    1e-3
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct VpParams {
+    /// Linear beta(t) = beta_min + t (beta_max - beta_min), diffusion time.
+    #[serde(default = "default_beta_min")]
+    pub beta_min: f64,
+    #[serde(default = "default_beta_max")]
+    pub beta_max: f64,
+    /// Training diffusion times t ~ U(train_eps, 1).
+    #[serde(default = "default_vp_train_eps")]
+    pub train_eps: f64,
+    /// Sampling stops at diffusion time sample_eps.
+    #[serde(default = "default_sample_eps")]
+    pub sample_eps: f64,
+}
+
+fn default_beta_min() -> f64 {
+    0.1
+}
+fn default_beta_max() -> f64 {
+    20.0
+}
+fn default_vp_train_eps() -> f64 {
+    1e-5
+}
+fn default_sample_eps() -> f64 {
+    1e-3
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CldParams {
+    /// beta(t) = beta0 + beta1 t.
+    #[serde(default = "default_cld_beta0")]
+    pub beta0: f64,
+    #[serde(default)]
+    pub beta1: f64,
+    /// Inverse mass M^-1 (critical damping Gamma = 2 sqrt(M)).
+    #[serde(default = "default_cld_m_inv")]
+    pub m_inv: f64,
+    /// Initial velocity variance gamma M (hybrid score matching).
+    #[serde(default = "default_cld_gamma")]
+    pub gamma: f64,
+    /// Added to the kernel variances.
+    #[serde(default = "default_cld_numerical_eps")]
+    pub numerical_eps: f64,
+    /// Training diffusion times t ~ U(loss_eps, 1).
+    #[serde(default = "default_vp_train_eps")]
+    pub loss_eps: f64,
+    /// Sampling stops at diffusion time sample_eps.
+    #[serde(default = "default_sample_eps")]
+    pub sample_eps: f64,
+}
+
+fn default_cld_beta0() -> f64 {
+    4.0
+}
+fn default_cld_m_inv() -> f64 {
+    4.0
+}
+fn default_cld_gamma() -> f64 {
+    0.04
+}
+fn default_cld_numerical_eps() -> f64 {
+    1e-6
+}
+
+names! {
+    /// What an AGM network regresses (and so which sampler it pairs with).
+    pub enum AgmDeType {
+        /// the optimal acceleration; sampler `sss` (or `euler_maruyama`)
+        Sde = "sde",
+        /// the probability-flow drift; sampler `gddim` (or an ODE solver)
+        ProbOde = "prob_ode",
+    } default Sde
+}
+
+names! {
+    /// AGM loss weighting lambda(t)^2.
+    pub enum AgmWeighting {
+        /// 1 / (1 - t)
+        Reciprocal = "reciprocal",
+        /// 1
+        Ones = "ones",
+        /// 1 / t
+        ReciprocalInv = "reciprocal_inv",
+    } default Reciprocal
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgmParams {
+    /// Diffusion coefficient: g(t) = p (1 - t).
+    #[serde(default = "default_agm_p")]
+    pub p: f64,
+    /// Prior x-v correlation magnitude (the correlation is -k).
+    #[serde(default = "default_agm_k")]
+    pub k: f64,
+    /// Prior position variance.
+    #[serde(default = "one")]
+    pub varx: f64,
+    /// Prior velocity variance.
+    #[serde(default = "one")]
+    pub varv: f64,
+    /// Training times t ~ U(t0, t_end).
+    #[serde(default = "default_agm_t0")]
+    pub t0: f64,
+    #[serde(default = "default_agm_t_end")]
+    pub t_end: f64,
+    #[serde(default)]
+    pub de_type: AgmDeType,
+    #[serde(default)]
+    pub weighting: AgmWeighting,
+}
+
+fn default_agm_p() -> f64 {
+    3.0
+}
+fn default_agm_k() -> f64 {
+    0.2
+}
+fn default_agm_t0() -> f64 {
+    1e-5
+}
+fn default_agm_t_end() -> f64 {
+    0.999
 }
 
 names! {
     /// Network architecture.
     pub enum Arch {
-        /// [x, sinusoidal(t)] -> hidden layers -> velocity
+        /// [state, time feature] -> hidden layers -> output
         Mlp = "mlp",
+        /// AGM's toy residual MLP: input projection, `depth` blocks h <- act(h + Linear([h, time])), zero-initialised output
+        ResMlp = "res_mlp",
     } default Mlp
 }
 
@@ -244,62 +611,284 @@ names! {
     } default Silu
 }
 
-/// `model = { arch = "mlp", hidden = [...] }`
+names! {
+    /// How time enters the network.
+    pub enum TimeEmbedding {
+        /// `time_embed_dim` sin/cos features of t
+        Sinusoidal = "sinusoidal",
+        /// ln(1 - t) (AGM's toy network)
+        Log1m = "log1m",
+        /// t itself
+        Raw = "raw",
+    } default Sinusoidal
+}
+
+/// `model = { arch = "mlp", hidden = [...] }` or `{ arch = "res_mlp", width = 128, depth = 20 }`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ModelParams {
     #[serde(default)]
     pub arch: Arch,
-    /// Widths of the hidden layers.
-    #[serde(default = "default_hidden")]
-    pub hidden: Vec<u64>,
+    /// Widths of the hidden layers (`mlp`; default [128, 128, 128]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<u64>>,
+    /// Block width (`res_mlp`; default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u64>,
+    /// Number of residual blocks (`res_mlp`; default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u64>,
     #[serde(default)]
     pub activation: Activation,
-    /// Size of the sinusoidal time embedding (even).
-    #[serde(default = "default_time_embed")]
-    pub time_embed_dim: u64,
+    #[serde(default)]
+    pub time_embedding: TimeEmbedding,
+    /// Width of the sinusoidal time embedding (even; `sinusoidal` only; default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_embed_dim: Option<u64>,
 }
 
 impl Default for ModelParams {
     fn default() -> Self {
-        ModelParams {
+        let mut m = ModelParams {
             arch: Arch::Mlp,
-            hidden: default_hidden(),
+            hidden: None,
+            width: None,
+            depth: None,
             activation: Activation::Silu,
-            time_embed_dim: default_time_embed(),
-        }
+            time_embedding: TimeEmbedding::Sinusoidal,
+            time_embed_dim: None,
+        };
+        let _ = m.complete();
+        m
     }
 }
 
-fn default_hidden() -> Vec<u64> {
-    vec![128, 128, 128]
-}
-fn default_time_embed() -> u64 {
-    32
+impl ModelParams {
+    /// Fills the defaults of the chosen architecture and embedding; a key that does not apply
+    /// to them is an error `(key, message)`.
+    pub fn complete(&mut self) -> Result<(), (&'static str, String)> {
+        let wrong = |key: &'static str, applies: &str| {
+            Err((key, format!("`model.{key}` applies only to {applies}")))
+        };
+        match self.arch {
+            Arch::Mlp => {
+                if self.width.is_some() {
+                    return wrong("width", "arch = \"res_mlp\"");
+                }
+                if self.depth.is_some() {
+                    return wrong("depth", "arch = \"res_mlp\"");
+                }
+                self.hidden.get_or_insert_with(|| vec![128, 128, 128]);
+            }
+            Arch::ResMlp => {
+                if self.hidden.is_some() {
+                    return wrong(
+                        "hidden",
+                        "arch = \"mlp\" (res_mlp takes `width` and `depth`)",
+                    );
+                }
+                self.width.get_or_insert(128);
+                self.depth.get_or_insert(20);
+            }
+        }
+        match self.time_embedding {
+            TimeEmbedding::Sinusoidal => {
+                self.time_embed_dim.get_or_insert(32);
+            }
+            _ if self.time_embed_dim.is_some() => {
+                return wrong("time_embed_dim", "time_embedding = \"sinusoidal\"");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // sample
 
 names! {
-    /// Fixed-step ODE solver.
-    pub enum Solver {
-        /// 1 network evaluation per step
+    /// Every sampler, for listings and method checks.
+    pub enum SolverKind {
         Euler = "euler",
-        /// explicit trapezoid, 2 evaluations per step
         Heun = "heun",
-        /// classical Runge-Kutta, 4 evaluations per step
+        Midpoint = "midpoint",
         Rk4 = "rk4",
+        Dopri5 = "dopri5",
+        EulerMaruyama = "euler_maruyama",
+        Sss = "sss",
+        Gddim = "gddim",
+        Ddim = "ddim",
+        Sscs = "sscs",
     } default Euler
 }
 
-impl Solver {
-    pub fn evals_per_step(self) -> u64 {
+/// The sampler and its own options, selected by `solver = "..."`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "solver")]
+pub enum SolverParams {
+    /// Explicit Euler ODE solver: 1 network evaluation per step.
+    #[serde(rename = "euler")]
+    Euler {},
+    /// Heun (explicit trapezoid): 2 evaluations per step, the last step's corrector included.
+    #[serde(rename = "heun")]
+    Heun {},
+    /// Explicit midpoint rule: 2 evaluations per step.
+    #[serde(rename = "midpoint")]
+    Midpoint {},
+    /// Classical Runge-Kutta: 4 evaluations per step.
+    #[serde(rename = "rk4")]
+    Rk4 {},
+    /// Adaptive Dormand-Prince 5(4): the NFE is an output (give no `nfe`/`steps`).
+    #[serde(rename = "dopri5")]
+    Dopri5(Dopri5Params),
+    /// Euler-Maruyama on the method's SDE: 1 evaluation per step, the final denoising included.
+    #[serde(rename = "euler_maruyama")]
+    EulerMaruyama(EmParams),
+    /// AGM's symmetric splitting sampler (SDE-trained AGM models).
+    #[serde(rename = "sss")]
+    Sss(AgmSamplerParams),
+    /// AGM's exponential integrator with an Adams-Bashforth multistep (probODE-trained models).
+    #[serde(rename = "gddim")]
+    Gddim(GddimParams),
+    /// DDIM for VP diffusion (eta = 0: deterministic).
+    #[serde(rename = "ddim")]
+    Ddim(DdimParams),
+    /// CLD's symmetric splitting sampler.
+    #[serde(rename = "sscs")]
+    Sscs(SscsParams),
+}
+
+impl SolverParams {
+    pub fn kind(&self) -> SolverKind {
         match self {
-            Solver::Euler => 1,
-            Solver::Heun => 2,
-            Solver::Rk4 => 4,
+            SolverParams::Euler {} => SolverKind::Euler,
+            SolverParams::Heun {} => SolverKind::Heun,
+            SolverParams::Midpoint {} => SolverKind::Midpoint,
+            SolverParams::Rk4 {} => SolverKind::Rk4,
+            SolverParams::Dopri5(_) => SolverKind::Dopri5,
+            SolverParams::EulerMaruyama(_) => SolverKind::EulerMaruyama,
+            SolverParams::Sss(_) => SolverKind::Sss,
+            SolverParams::Gddim(_) => SolverKind::Gddim,
+            SolverParams::Ddim(_) => SolverKind::Ddim,
+            SolverParams::Sscs(_) => SolverKind::Sscs,
         }
     }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Network evaluations per step; `None` for adaptive solvers (NFE is an output).
+    pub fn evals_per_step(&self) -> Option<u64> {
+        match self {
+            SolverParams::Heun {} | SolverParams::Midpoint {} => Some(2),
+            SolverParams::Rk4 {} => Some(4),
+            SolverParams::Dopri5(_) => None,
+            _ => Some(1),
+        }
+    }
+
+    /// Whether the sampler is a deterministic ODE solve (needed for reflow pairs).
+    pub fn deterministic(&self) -> bool {
+        match self {
+            SolverParams::EulerMaruyama(_) | SolverParams::Sss(_) => false,
+            SolverParams::Ddim(d) => d.eta == 0.0,
+            SolverParams::Sscs(_) => false,
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Dopri5Params {
+    /// Relative tolerance.
+    #[serde(default = "default_tol")]
+    pub rtol: f64,
+    /// Absolute tolerance.
+    #[serde(default = "default_tol")]
+    pub atol: f64,
+}
+
+fn default_tol() -> f64 {
+    1e-5
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EmParams {
+    /// Spend the last evaluation on a final denoising step (VP, CLD); interpolants always denoise.
+    #[serde(default = "yes")]
+    pub denoise: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+names! {
+    /// AGM time grid.
+    pub enum AgmGrid {
+        /// linspace(t0, T, n + 1)[:-1] (the toy default)
+        Uniform = "uniform",
+        /// sqrt(linspace(t0^2, T^2, n + 1))
+        Quad = "quad",
+        /// linspace(t0^(1/2), T^(1/2), n)^2 (the image default)
+        RevQuad = "rev_quad",
+    } default Uniform
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgmSamplerParams {
+    #[serde(default)]
+    pub grid: AgmGrid,
+    /// Sampling hop: return the data estimate x1 from the last evaluation (no extra NFE).
+    #[serde(default = "yes")]
+    pub hop: bool,
+    /// Stop time T of sampling (default: the model's t_end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_end: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GddimParams {
+    #[serde(default)]
+    pub grid: AgmGrid,
+    /// Sampling hop: return the data estimate x1 from the last evaluation (no extra NFE).
+    #[serde(default = "yes")]
+    pub hop: bool,
+    /// Stop time T of sampling (default: the model's t_end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_end: Option<f64>,
+    /// Adams-Bashforth order r of the multistep.
+    #[serde(default = "default_gddim_order")]
+    pub order: u64,
+}
+
+fn default_gddim_order() -> u64 {
+    2
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DdimParams {
+    /// 0 = deterministic DDIM; 1 = DDPM-like ancestral noise.
+    #[serde(default)]
+    pub eta: f64,
+}
+
+names! {
+    /// SSCS time grid.
+    pub enum Striding {
+        Uniform = "uniform",
+        Quadratic = "quadratic",
+    } default Uniform
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SscsParams {
+    #[serde(default)]
+    pub striding: Striding,
+    /// Spend the last evaluation on a final denoising step.
+    #[serde(default = "yes")]
+    pub denoise: bool,
 }
 
 /// `[sample.NAME]`: draws samples from a trained model.
@@ -307,16 +896,19 @@ impl Solver {
 pub struct SampleParams {
     /// Reference to a train stage.
     pub model: String,
-    #[serde(default)]
-    pub solver: Solver,
+    #[serde(flatten)]
+    pub solver: SolverParams,
     /// Number of samples.
     pub n: u64,
-    /// Budget of network evaluations per sample; give this or `steps`.
+    /// Budget of network evaluations per sample; give this or `steps` (not for `dopri5`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nfe: Option<u64>,
     /// Solver steps; give this or `nfe`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<u64>,
+    /// Also store the (x0, x1) pairs, for reflow (deterministic solvers only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pairs: bool,
     /// Stage seed: the initial noise.
     #[serde(default)]
     pub seed: u64,
@@ -334,6 +926,8 @@ names! {
         SlicedW2 = "sliced_w2",
         /// unbiased MMD^2, sum of RBF kernels, sigma in {0.01, 0.1, 1, 10, 100}
         Mmd = "mmd",
+        /// realised network evaluations per sample, counted by the model wrapper
+        Nfe = "nfe",
     } default W2
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value as J;
 #[derive(Debug, Clone)]
 pub enum StageParams {
     Data(DataParams),
-    Train(TrainParams),
+    Train(Box<TrainParams>),
     Sample(SampleParams),
     Eval(EvalParams),
     Report(ReportParams),
@@ -96,39 +96,9 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
             StageParams::Data(p)
         }
         StageKind::Train => {
-            let p: TrainParams = typed(json).map_err(one)?;
-            if p.steps == 0 {
-                errors.push(ParamError::new("steps", "`steps` must be at least 1"));
-            }
-            if p.batch == 0 {
-                errors.push(ParamError::new("batch", "`batch` must be at least 1"));
-            }
-            if p.lr <= 0.0 {
-                errors.push(ParamError::new("lr", "`lr` must be > 0"));
-            }
-            if p.weight_decay < 0.0 {
-                errors.push(ParamError::new(
-                    "weight_decay",
-                    "`weight_decay` must be >= 0",
-                ));
-            }
-            if p.model.hidden.is_empty() || p.model.hidden.contains(&0) {
-                errors.push(ParamError::new(
-                    "model.hidden",
-                    "`model.hidden` must list at least one positive width",
-                ));
-            }
-            if p.model.time_embed_dim == 0 || p.model.time_embed_dim % 2 == 1 {
-                errors.push(ParamError::new(
-                    "model.time_embed_dim",
-                    "`model.time_embed_dim` must be even and positive",
-                ));
-            }
-            let MethodParams::FlowMatching(fm) = &p.method;
-            if fm.sigma < 0.0 {
-                errors.push(ParamError::new("sigma", "`sigma` must be >= 0"));
-            }
-            StageParams::Train(p)
+            let mut p: TrainParams = typed(json).map_err(one)?;
+            check_train(&mut p, &mut errors);
+            StageParams::Train(Box::new(p))
         }
         StageKind::Sample => {
             let mut p: SampleParams = typed(json).map_err(one)?;
@@ -138,6 +108,7 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
             if let Err(e) = complete_budget(&mut p) {
                 errors.push(e);
             }
+            check_solver(&p.solver, &mut errors);
             StageParams::Sample(p)
         }
         StageKind::Eval => {
@@ -177,9 +148,231 @@ fn metric_names() -> Vec<&'static str> {
     Metric::ALL.iter().map(|m| m.name()).collect()
 }
 
+/// `value` must lie in the interval; pushes an error naming `key` otherwise.
+fn range(
+    errors: &mut Vec<ParamError>,
+    key: &str,
+    value: f64,
+    low: f64,
+    low_open: bool,
+    high: f64,
+    high_open: bool,
+) {
+    let above = if low_open { value > low } else { value >= low };
+    let below = if high_open {
+        value < high
+    } else {
+        value <= high
+    };
+    if !(value.is_finite() && above && below) {
+        let interval = format!(
+            "{}{low}, {high}{}",
+            if low_open { "(" } else { "[" },
+            if high_open { ")" } else { "]" }
+        )
+        .replace("inf", "infinity");
+        errors.push(ParamError::new(
+            key,
+            format!("`{key}` must lie in {interval}, got {value}"),
+        ));
+    }
+}
+
+const INF: f64 = f64::INFINITY;
+
+fn check_train(p: &mut TrainParams, errors: &mut Vec<ParamError>) {
+    if p.steps == 0 {
+        errors.push(ParamError::new("steps", "`steps` must be at least 1"));
+    }
+    if p.batch == 0 {
+        errors.push(ParamError::new("batch", "`batch` must be at least 1"));
+    }
+    range(errors, "lr", p.lr, 0.0, true, INF, true);
+    range(
+        errors,
+        "weight_decay",
+        p.weight_decay,
+        0.0,
+        false,
+        INF,
+        true,
+    );
+    if let Some(c) = p.grad_clip {
+        range(errors, "grad_clip", c, 0.0, true, INF, true);
+    }
+    if let Some(d) = p.ema {
+        range(errors, "ema", d, 0.0, false, 1.0, true);
+    }
+    match (&p.data, &p.pairs) {
+        (None, None) => errors.push(
+            ParamError::new("data", "missing key `data`")
+                .help("name the data stage to train on: data = \"data.NAME\""),
+        ),
+        (Some(_), Some(_)) => errors.push(
+            ParamError::new("pairs", "give `data` or `pairs`, not both")
+                .help("a reflow round trains on the pairs; evaluations find the data behind them"),
+        ),
+        _ => {}
+    }
+    if p.pairs.is_some() {
+        if !matches!(p.method, MethodParams::RectifiedFlow(_)) {
+            errors.push(ParamError::new(
+                "pairs",
+                format!(
+                    "`pairs` (reflow) needs method = \"rectified_flow\", not \"{}\"",
+                    p.method.name()
+                ),
+            ));
+        }
+        if p.data_sampling == DataSampling::Fresh {
+            errors.push(ParamError::new(
+                "data_sampling",
+                "`data_sampling = \"fresh\"` cannot draw new reflow pairs; pairs are a fixed set",
+            ));
+        }
+    }
+    if p.source != "gaussian" {
+        if !p.source.starts_with("data.") {
+            errors.push(
+                ParamError::new(
+                    "source",
+                    format!(
+                        "`source` must be \"gaussian\" or a data stage, got \"{}\"",
+                        p.source
+                    ),
+                )
+                .help("e.g. source = \"data.moons\" to transport moons to the target data"),
+            );
+        } else if !p.method.accepts_data_source() {
+            errors.push(ParamError::new(
+                "source",
+                format!(
+                    "method \"{}\" starts from its own Gaussian prior; a data `source` needs one of \
+                     flow_matching, ot_cfm, sb_cfm, rectified_flow, stochastic_interpolant",
+                    p.method.name()
+                ),
+            ));
+        }
+    }
+    if let Err((key, message)) = p.model.complete() {
+        errors.push(ParamError::new(&format!("model.{key}"), message));
+    }
+    if let Some(h) = &p.model.hidden
+        && h.contains(&0)
+    {
+        errors.push(ParamError::new(
+            "model.hidden",
+            "`model.hidden` widths must be positive",
+        ));
+    }
+    if p.model.width == Some(0) {
+        errors.push(ParamError::new(
+            "model.width",
+            "`model.width` must be positive",
+        ));
+    }
+    if let Some(e) = p.model.time_embed_dim
+        && (e == 0 || e % 2 == 1)
+    {
+        errors.push(ParamError::new(
+            "model.time_embed_dim",
+            "`model.time_embed_dim` must be even and positive",
+        ));
+    }
+    let e = errors;
+    match &p.method {
+        MethodParams::FlowMatching(m) => range(e, "sigma", m.sigma, 0.0, false, INF, true),
+        MethodParams::FlowMatchingLipman(m) => range(e, "sigma", m.sigma, 0.0, true, 1.0, false),
+        MethodParams::OtCfm(m) => range(e, "sigma", m.sigma, 0.0, false, INF, true),
+        MethodParams::SbCfm(m) => range(e, "sigma", m.sigma, 0.0, true, INF, true),
+        MethodParams::RectifiedFlow(m) => {
+            range(e, "t_eps", m.t_eps, 0.0, false, 1.0, true);
+            if m.distill && p.pairs.is_none() {
+                e.push(
+                    ParamError::new("distill", "`distill = true` needs `pairs`")
+                        .help("distil the one-step map from the pairs of a previous round"),
+                );
+            }
+        }
+        MethodParams::StochasticInterpolant(m) => {
+            range(e, "a", m.a, 0.0, false, INF, true);
+            range(e, "t_min", m.t_min, 0.0, false, 0.5, true);
+            range(e, "eps0", m.eps0, 0.0, false, INF, true);
+            if m.a > 0.0 && m.t_min == 0.0 {
+                e.push(ParamError::new(
+                    "t_min",
+                    "`t_min` must be > 0 when `a` > 0 (gamma'(t) diverges at the endpoints)",
+                ));
+            }
+        }
+        MethodParams::VpDiffusion(m) => {
+            range(e, "beta_min", m.beta_min, 0.0, true, INF, true);
+            range(e, "beta_max", m.beta_max, m.beta_min, false, INF, true);
+            range(e, "train_eps", m.train_eps, 0.0, true, 1.0, true);
+            range(e, "sample_eps", m.sample_eps, 0.0, true, 1.0, true);
+        }
+        MethodParams::Cld(m) => {
+            range(e, "beta0", m.beta0, 0.0, true, INF, true);
+            range(e, "beta1", m.beta1, 0.0, false, INF, true);
+            range(e, "m_inv", m.m_inv, 0.0, true, INF, true);
+            range(e, "gamma", m.gamma, 0.0, false, INF, true);
+            range(e, "numerical_eps", m.numerical_eps, 0.0, false, 1.0, true);
+            range(e, "loss_eps", m.loss_eps, 0.0, true, 1.0, true);
+            range(e, "sample_eps", m.sample_eps, 0.0, true, 1.0, true);
+        }
+        MethodParams::Agm(m) => {
+            range(e, "p", m.p, 0.0, true, INF, true);
+            range(e, "k", m.k, -1.0, true, 1.0, true);
+            range(e, "varx", m.varx, 0.0, true, INF, true);
+            range(e, "varv", m.varv, 0.0, true, INF, true);
+            range(e, "t0", m.t0, 0.0, false, 1.0, true);
+            range(e, "t_end", m.t_end, m.t0, true, 1.0, true);
+        }
+    }
+}
+
+fn check_solver(s: &SolverParams, e: &mut Vec<ParamError>) {
+    match s {
+        SolverParams::Dopri5(d) => {
+            range(e, "rtol", d.rtol, 0.0, false, 1.0, false);
+            range(e, "atol", d.atol, 0.0, true, INF, true);
+        }
+        SolverParams::Ddim(d) => range(e, "eta", d.eta, 0.0, false, INF, true),
+        SolverParams::Gddim(g) => {
+            if !(0..=4).contains(&g.order) {
+                e.push(ParamError::new(
+                    "order",
+                    format!("`order` must be 0..=4, got {}", g.order),
+                ));
+            }
+            if let Some(t) = g.t_end {
+                range(e, "t_end", t, 0.0, true, 1.0, true);
+            }
+        }
+        SolverParams::Sss(a) => {
+            if let Some(t) = a.t_end {
+                range(e, "t_end", t, 0.0, true, 1.0, true);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Fills `steps` from `nfe` or `nfe` from `steps`: exactly one budget, reachable by the solver.
 fn complete_budget(p: &mut SampleParams) -> Result<(), ParamError> {
-    let per = p.solver.evals_per_step();
+    let Some(per) = p.solver.evals_per_step() else {
+        return match (p.nfe, p.steps) {
+            (None, None) => Ok(()),
+            (found, _) => Err(ParamError::new(
+                if found.is_some() { "nfe" } else { "steps" },
+                format!(
+                    "solver `{}` is adaptive: its NFE is an output, not a budget",
+                    p.solver.name()
+                ),
+            )
+            .help("remove `nfe`/`steps` and set `rtol`/`atol` instead")),
+        };
+    };
     match (p.nfe, p.steps) {
         (None, None) => Err(ParamError::new("nfe", "missing key `nfe` (or `steps`)")
             .help("give the network-evaluation budget `nfe` or the number of solver `steps`")),

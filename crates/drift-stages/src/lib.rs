@@ -11,11 +11,13 @@
 //! - report: `table.parquet` (long form), `table.txt` and `table.md` (renderings without a title)
 
 use drift_exec::{Cost, ExecError, Executor, Job, Progress};
-use drift_nn::{ComputeDevice, VelocityModel};
+use drift_nn::ComputeDevice;
 use drift_plan::columns_of;
 use drift_plan::key::derive_seed;
 use drift_spec::StageParams;
-use drift_spec::params::{self, GeneratorParams, MethodParams};
+use drift_spec::params::{self, GeneratorParams};
+
+pub mod convert;
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -86,24 +88,71 @@ fn run_data(
     Ok(Cost::new())
 }
 
-fn mlp_config(model: &params::ModelParams) -> drift_nn::MlpConfig {
-    drift_nn::MlpConfig {
-        hidden: model.hidden.iter().map(|&h| h as usize).collect(),
-        activation: drift_nn::Activation::from_name(model.activation.name())
-            .expect("same activation names"),
-        time_embed_dim: model.time_embed_dim as usize,
+/// The random streams of a train stage (ChaCha stream ids under the stage's train seed).
+const STREAM_BATCH: u64 = 2;
+const STREAM_NOISE: u64 = 3;
+const STREAM_FRESH: u64 = 4;
+const STREAM_SOURCE: u64 = 5;
+
+/// Draws `rows` row indices in `0..n` with replacement.
+fn draw_indices(rng: &mut drift_dynamics::Rng, n: usize, rows: usize) -> Vec<usize> {
+    use rand::Rng as _;
+    (0..rows).map(|_| rng.random_range(0..n)).collect()
+}
+
+fn gather<T: Copy>(values: &[T], dim: usize, idx: &[usize]) -> Vec<T> {
+    idx.iter()
+        .flat_map(|&i| values[i * dim..(i + 1) * dim].iter().copied())
+        .collect()
+}
+
+/// The train parameters of the train instance behind input `role`.
+fn train_params_of<'a>(job: &'a Job<'_>, role: &str) -> Result<&'a params::TrainParams, ExecError> {
+    let input = job
+        .input(role)
+        .ok_or_else(|| ExecError(format!("missing `{role}` input")))?;
+    match &input.instance.params {
+        StageParams::Train(p) => Ok(p.as_ref()),
+        _ => Err(ExecError(format!(
+            "the `{role}` input is not a train stage"
+        ))),
     }
 }
 
-/// What a sample stage needs to rebuild a trained network (`model.json`).
-fn model_json(p: &params::TrainParams, dim: usize) -> serde_json::Value {
-    let MethodParams::FlowMatching(fm) = &p.method;
-    json!({
-        "method": p.method.name(),
-        "sigma": fm.sigma,
-        "dim": dim,
-        "model": p.model,
-    })
+/// Where a training run's rows come from.
+enum TrainingData {
+    /// A fixed training split, drawn with replacement.
+    Fixed(Vec<f32>),
+    /// Fresh points from the generator every step.
+    Fresh(drift_data::Generator),
+    /// Fixed (x0, x1) pairs (reflow), drawn with replacement, pairs kept together.
+    Pairs { x0: Vec<f32>, x1: Vec<f32> },
+}
+
+/// Reads `model.json` of a train entry: the data dimension.
+fn model_dim(dir: &Path) -> Result<usize, ExecError> {
+    let text = std::fs::read_to_string(dir.join("model.json")).map_err(io)?;
+    let meta: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
+    meta["dim"]
+        .as_u64()
+        .map(|d| d as usize)
+        .ok_or_else(|| ExecError(format!("{}: no `dim`", dir.join("model.json").display())))
+}
+
+/// Loads the trained network of the train instance behind input `role`.
+fn load_network(
+    job: &Job<'_>,
+    role: &str,
+    device: &ComputeDevice,
+) -> Result<(drift_nn::Network, drift_dynamics::method::Method, usize), ExecError> {
+    let p = train_params_of(job, role)?;
+    let dir = &job.input(role).expect("checked").dir;
+    let dim = model_dim(dir)?;
+    let method = convert::method(p);
+    let cfg = convert::net_config(p, &method, dim);
+    let net = drift_nn::Network::load_safetensors(&dir.join("weights.safetensors"), &cfg, device)
+        .map_err(io)?;
+    Ok((net, method, dim))
 }
 
 impl StageExecutor {
@@ -114,31 +163,124 @@ impl StageExecutor {
         seed: u64,
         progress: &dyn Progress,
     ) -> Result<Cost, ExecError> {
-        let data = job.input("data").expect("train has a data input");
-        let (dim, values) = drift_io::read_points(&data.dir.join("train.parquet")).map_err(io)?;
-
-        let MethodParams::FlowMatching(fm) = &p.method;
+        let method = convert::method(p);
+        method.validate().map_err(io)?;
+        let (dim, data) = if let Some(pairs) = job.input("pairs") {
+            let (d0, x0) =
+                drift_io::read_points(&pairs.dir.join("pairs_x0.parquet")).map_err(io)?;
+            let (d1, x1) = drift_io::read_points(&pairs.dir.join("samples.parquet")).map_err(io)?;
+            if d0 != d1 || x0.len() != x1.len() {
+                return Err(ExecError(format!(
+                    "the pairs of {} are inconsistent ({} x {d0} sources, {} x {d1} targets)",
+                    pairs.instance.id,
+                    x0.len() / d0.max(1),
+                    x1.len() / d1.max(1)
+                )));
+            }
+            (d0, TrainingData::Pairs { x0, x1 })
+        } else {
+            let data = job.input("data").expect("train has data or pairs");
+            let (dim, values) =
+                drift_io::read_points(&data.dir.join("train.parquet")).map_err(io)?;
+            match p.data_sampling {
+                params::DataSampling::WithReplacement => (dim, TrainingData::Fixed(values)),
+                params::DataSampling::Fresh => {
+                    let StageParams::Data(dp) = &data.instance.params else {
+                        return Err(ExecError("the data input is not a data stage".into()));
+                    };
+                    (dim, TrainingData::Fresh(generator(&dp.generator)))
+                }
+            }
+        };
+        let source = match job.input("source") {
+            Some(src) => {
+                let (sd, values) =
+                    drift_io::read_points(&src.dir.join("train.parquet")).map_err(io)?;
+                if sd != dim {
+                    return Err(ExecError(format!(
+                        "the source {} has {sd} dimensions but the data has {dim}",
+                        src.instance.id
+                    )));
+                }
+                Some(values)
+            }
+            None => None,
+        };
+        let init = match job.input("init") {
+            Some(_) => Some(load_network(job, "init", &self.device)?.0),
+            None => None,
+        };
         let cfg = drift_nn::TrainConfig {
             steps: p.steps as usize,
-            batch: p.batch as usize,
-            lr: p.lr,
-            weight_decay: p.weight_decay,
             seed,
-            model: mlp_config(&p.model),
-            method: drift_nn::FlowMatchingConfig { sigma: fm.sigma },
+            net: convert::net_config(p, &method, dim),
+            optim: convert::optim(p),
         };
+        let b = p.batch as usize;
+        let mut batch_rng = drift_dynamics::rng(seed, STREAM_BATCH);
+        let mut noise_rng = drift_dynamics::rng(seed, STREAM_NOISE);
+        let mut fresh_rng = drift_dynamics::rng(seed, STREAM_FRESH);
+        let mut source_rng = drift_dynamics::rng(seed, STREAM_SOURCE);
+        let mut next_batch =
+            |_step: usize| -> Result<drift_dynamics::TrainBatch, drift_nn::NnError> {
+                let fail = |e: drift_dynamics::DynamicsError| {
+                    drift_nn::NnError::InvalidInput(e.to_string())
+                };
+                let (x1, x0): (Vec<f32>, Option<Vec<f64>>) = match &data {
+                    TrainingData::Fixed(values) => {
+                        let idx = draw_indices(&mut batch_rng, values.len() / dim, b);
+                        (gather(values, dim, &idx), None)
+                    }
+                    TrainingData::Fresh(generator) => {
+                        use rand::Rng as _;
+                        (generator.sample(b, fresh_rng.random()).values, None)
+                    }
+                    TrainingData::Pairs { x0, x1 } => {
+                        let idx = draw_indices(&mut batch_rng, x1.len() / dim, b);
+                        let x0: Vec<f64> =
+                            gather(x0, dim, &idx).into_iter().map(f64::from).collect();
+                        (gather(x1, dim, &idx), Some(x0))
+                    }
+                };
+                let x0 = match (&source, x0) {
+                    (_, Some(pairs)) => Some(pairs),
+                    (Some(src), None) => {
+                        let idx = draw_indices(&mut source_rng, src.len() / dim, b);
+                        Some(gather(src, dim, &idx).into_iter().map(f64::from).collect())
+                    }
+                    (None, None) => None,
+                };
+                method
+                    .training_batch(x0.as_deref(), &x1, dim, &mut noise_rng)
+                    .map_err(fail)
+            };
         let started = Instant::now();
         let ix = job.ix;
-        let trained = drift_nn::train_flow_matching(&cfg, &values, dim, &self.device, &mut |s| {
-            progress.step(ix, s.step as u64, s.steps as u64, Some(s.loss));
-        })
+        let trained = drift_nn::train(
+            &cfg,
+            init.as_ref(),
+            &self.device,
+            &mut next_batch,
+            &mut |s| {
+                progress.step(ix, s.step as u64, s.steps as u64, Some(s.loss));
+            },
+        )
         .map_err(|e| ExecError(e.to_string()))?;
         let seconds = started.elapsed().as_secs_f64();
         trained
-            .model
+            .net
             .save_safetensors(&job.out_dir.join("weights.safetensors"))
             .map_err(io)?;
-        write_json(&job.out_dir.join("model.json"), &model_json(p, dim))?;
+        write_json(
+            &job.out_dir.join("model.json"),
+            &json!({
+                "method": p.method,
+                "dim": dim,
+                "network": cfg.net,
+                "optimiser": cfg.optim,
+                "weights": if p.ema.is_some() { "ema" } else { "last" },
+            }),
+        )?;
         drift_io::write_loss_curve(&job.out_dir.join("loss.parquet"), &trained.losses)
             .map_err(io)?;
         let mut cost = Cost::new();
@@ -147,7 +289,7 @@ impl StageExecutor {
             "steps_per_s".into(),
             json!(p.steps as f64 / seconds.max(1e-9)),
         );
-        cost.insert("param_count".into(), json!(trained.model.parameter_count()));
+        cost.insert("param_count".into(), json!(trained.net.parameter_count()));
         cost.insert("device".into(), json!(self.device.label()));
         Ok(cost)
     }
@@ -158,32 +300,61 @@ impl StageExecutor {
         p: &params::SampleParams,
         seed: u64,
     ) -> Result<Cost, ExecError> {
-        let train = job.input("model").expect("sample has a model input");
-        let text = std::fs::read_to_string(train.dir.join("model.json")).map_err(io)?;
-        let meta: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
-        let model: params::ModelParams = serde_json::from_value(meta["model"].clone())
-            .map_err(|e| ExecError(format!("model.json: {e}")))?;
-        let dim = meta["dim"]
-            .as_u64()
-            .ok_or_else(|| ExecError("model.json: no dim".into()))? as usize;
-        let net = VelocityModel::load_safetensors(
-            &train.dir.join("weights.safetensors"),
-            &mlp_config(&model),
-            dim,
-            &self.device,
-        )
-        .map_err(io)?;
-        let solver = drift_nn::Solver::from_name(p.solver.name()).expect("same solver names");
-        let steps = p.steps.expect("completed by resolve") as usize;
+        let (net, method, dim) = load_network(job, "model", &self.device)?;
+        let sampler = convert::sampler(p);
+        let n = p.n as usize;
+        let mut rng = drift_dynamics::rng(seed, 0);
+        // Transport from a data source starts at rows of the source's test split.
+        let start = match job.input("source") {
+            Some(src) => {
+                let (sd, values) =
+                    drift_io::read_points(&src.dir.join("test.parquet")).map_err(io)?;
+                if sd != dim {
+                    return Err(ExecError(format!(
+                        "the source {} has {sd} dimensions but the model has {dim}",
+                        src.instance.id
+                    )));
+                }
+                let idx = draw_indices(&mut rng, values.len() / dim, n);
+                Some(
+                    gather(&values, dim, &idx)
+                        .into_iter()
+                        .map(f64::from)
+                        .collect(),
+                )
+            }
+            None => None,
+        };
         let started = Instant::now();
-        let out = drift_nn::sample_flow(&net, solver, steps, p.n as usize, seed, &self.device)
+        let mut field = drift_nn::NetField::new(&net);
+        let out = method
+            .sample(&sampler, &mut field, start, n, dim, &mut rng)
             .map_err(|e| ExecError(e.to_string()))?;
+        // The network wrapper's own count must agree with the sampler's.
+        if field.calls() != out.nfe {
+            return Err(ExecError(format!(
+                "NFE mismatch: the sampler counted {} calls, the network {}",
+                out.nfe,
+                field.calls()
+            )));
+        }
         let seconds = started.elapsed().as_secs_f64();
-        drift_io::write_points(&job.out_dir.join("samples.parquet"), dim, &out.points)
-            .map_err(io)?;
+        let points: Vec<f32> = out.points.iter().map(|&v| v as f32).collect();
+        drift_io::write_points(&job.out_dir.join("samples.parquet"), dim, &points).map_err(io)?;
+        if p.pairs {
+            if out.start.len() != out.points.len() {
+                return Err(ExecError(format!(
+                    "`pairs = true` needs a position-space method; {} has none",
+                    method.family()
+                )));
+            }
+            let start: Vec<f32> = out.start.iter().map(|&v| v as f32).collect();
+            drift_io::write_points(&job.out_dir.join("pairs_x0.parquet"), dim, &start)
+                .map_err(io)?;
+        }
         write_json(
             &job.out_dir.join("sample.json"),
-            &json!({"nfe": out.nfe, "steps": steps, "solver": p.solver.name(), "n": p.n, "dim": dim}),
+            &json!({"nfe": out.nfe, "steps": p.steps, "solver": p.solver.name(), "n": p.n, "dim": dim}),
         )?;
         let mut cost = Cost::new();
         cost.insert("sample_time_s".into(), json!(seconds));
@@ -219,6 +390,7 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
                 drift_metrics::sliced_w2(a, b, dim, p.projections as usize, seed)
             }
             params::Metric::Mmd => drift_metrics::mmd(a, b, dim),
+            params::Metric::Nfe => Ok(realised_nfe(&samples.dir)?),
         }
         .map_err(|e| ExecError(format!("{}: {e}", metric.name())))?;
         rows.push((metric.name().to_string(), value));
@@ -227,6 +399,16 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     let mut cost = Cost::new();
     cost.insert("compared_points".into(), json!(m));
     Ok(cost)
+}
+
+/// The realised NFE a sample entry recorded.
+fn realised_nfe(dir: &Path) -> Result<f64, ExecError> {
+    let text = std::fs::read_to_string(dir.join("sample.json")).map_err(io)?;
+    let meta: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
+    meta["nfe"]
+        .as_u64()
+        .map(|n| n as f64)
+        .ok_or_else(|| ExecError(format!("{}: no `nfe`", dir.join("sample.json").display())))
 }
 
 /// The records a report gathers: one per (eval input, metric), with every column of the input.
