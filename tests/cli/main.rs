@@ -2,10 +2,12 @@
 
 mod util;
 
+mod agm;
 mod determinism;
 mod failures;
 mod incremental;
 mod invalid;
 mod outputs;
 mod quality;
+mod reflow;
 mod tidy;

@@ -14,6 +14,7 @@
 //! output on every run. (The only platform math left is the `exp`/`ln` inside rand_distr's
 //! ziggurat normal sampler, which only decides its rare rejection-step comparisons.)
 
+pub mod agm_toys;
 mod checkerboard;
 mod eight_gaussians;
 mod moons;
@@ -55,11 +56,21 @@ pub enum Generator {
     EightGaussians { variant: EightGaussiansVariant },
     /// Uniform on the black squares of a 4x4 checkerboard.
     Checkerboard { variant: CheckerboardVariant },
+    /// AGM's `gmm`: 9 Gaussians (std 0.04) on a 45-degree rotated 3x3 grid over [-0.5, 0.5]^2.
+    Gmm,
+    /// AGM's `spiral`: five small swiss rolls, one at the origin and four at (+-1.2, +-1.2).
+    Spiral,
 }
 
 impl Generator {
     /// Generator names, in catalogue order.
-    pub const NAMES: &'static [&'static str] = &["two_moons", "eight_gaussians", "checkerboard"];
+    pub const NAMES: &'static [&'static str] = &[
+        "two_moons",
+        "eight_gaussians",
+        "checkerboard",
+        "gmm",
+        "spiral",
+    ];
 
     /// Build a generator from spec-level names. `variant: None` selects the default variant;
     /// `noise: None` selects the variant's default noise (only `two_moons` takes a noise).
@@ -128,6 +139,21 @@ impl Generator {
                     )?,
                 }
             }
+            "gmm" | "spiral" => {
+                no_noise(if name == "gmm" { "gmm" } else { "spiral" })?;
+                if let Some(v) = variant.filter(|v| *v != "agm") {
+                    return Err(DataError::UnknownVariant {
+                        generator: if name == "gmm" { "gmm" } else { "spiral" },
+                        variant: v.to_owned(),
+                        known: "agm".into(),
+                    });
+                }
+                if name == "gmm" {
+                    Self::Gmm
+                } else {
+                    Self::Spiral
+                }
+            }
             other => {
                 return Err(DataError::UnknownGenerator {
                     name: other.to_owned(),
@@ -155,6 +181,8 @@ impl Generator {
             Self::TwoMoons { .. } => "two_moons",
             Self::EightGaussians { .. } => "eight_gaussians",
             Self::Checkerboard { .. } => "checkerboard",
+            Self::Gmm => "gmm",
+            Self::Spiral => "spiral",
         }
     }
 
@@ -164,6 +192,7 @@ impl Generator {
             Self::TwoMoons { variant, .. } => variant.name(),
             Self::EightGaussians { variant } => variant.name(),
             Self::Checkerboard { variant } => variant.name(),
+            Self::Gmm | Self::Spiral => "agm",
         }
     }
 
@@ -181,6 +210,8 @@ impl Generator {
             Self::TwoMoons { variant, noise } => moons::sample(variant, noise, n, &mut rng),
             Self::EightGaussians { variant } => eight_gaussians::sample(variant, n, &mut rng),
             Self::Checkerboard { variant } => checkerboard::sample(variant, n, &mut rng),
+            Self::Gmm => agm_toys::sample_gmm(n, &mut rng),
+            Self::Spiral => agm_toys::sample_spiral(n, &mut rng),
         };
         Points::from_f64(self.dim(), &values)
     }
@@ -228,6 +259,27 @@ pub fn catalogue() -> Vec<GeneratorInfo> {
                 .map(|v| (v.name(), v.recipe()))
                 .collect(),
             default_variant: CheckerboardVariant::default().name(),
+        },
+        GeneratorInfo {
+            name: "gmm",
+            summary: "AGM's toy mixture: 9 isotropic Gaussians, std 0.04, means on the 3x3 grid \
+                      {-0.5, 0, 0.5}^2 rotated by 45 degrees, equal weights",
+            variants: vec![(
+                "agm",
+                "apple/ml-agm dataset/spiral.py: per point a uniform component, then mean + 0.04 N(0, I)",
+            )],
+            default_variant: "agm",
+        },
+        GeneratorInfo {
+            name: "spiral",
+            summary: "AGM's toy spirals: five equally likely swiss rolls, one at the origin and four \
+                      at (+-1.2, +-1.2)",
+            variants: vec![(
+                "agm",
+                "apple/ml-agm dataset/spiral.py: sklearn make_swiss_roll(noise=0.3), coordinates (x, z), \
+                 x0.05, shifted to the roll's centre; t = 1.5 pi (1 + 2u)",
+            )],
+            default_variant: "agm",
         },
     ]
 }

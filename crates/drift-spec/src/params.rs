@@ -80,7 +80,17 @@ pub enum GeneratorParams {
     /// A 4x4 checkerboard of uniform squares.
     #[serde(rename = "checkerboard")]
     Checkerboard(CheckerboardParams),
+    /// AGM's toy mixture: 9 Gaussians (std 0.04) on a 45-degree rotated 3x3 grid over [-0.5, 0.5]^2.
+    #[serde(rename = "gmm")]
+    Gmm(AgmToyParams),
+    /// AGM's toy spirals: five swiss rolls (noise 0.3, x0.05), at the origin and (+-1.2, +-1.2).
+    #[serde(rename = "spiral")]
+    Spiral(AgmToyParams),
 }
+
+/// AGM's toys have one recipe, the official code's.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgmToyParams {}
 
 impl GeneratorParams {
     pub fn name(&self) -> &'static str {
@@ -88,6 +98,8 @@ impl GeneratorParams {
             GeneratorParams::TwoMoons(_) => "two_moons",
             GeneratorParams::EightGaussians(_) => "eight_gaussians",
             GeneratorParams::Checkerboard(_) => "checkerboard",
+            GeneratorParams::Gmm(_) => "gmm",
+            GeneratorParams::Spiral(_) => "spiral",
         }
     }
 

@@ -66,6 +66,8 @@ fn generator(p: &GeneratorParams) -> drift_data::Generator {
             variant: d::CheckerboardVariant::from_name(c.variant.name())
                 .expect("same variant names"),
         },
+        GeneratorParams::Gmm(_) => d::Generator::Gmm,
+        GeneratorParams::Spiral(_) => d::Generator::Spiral,
     }
 }
 
