@@ -240,6 +240,18 @@ pub fn sinkhorn_plan(
         });
     }
     let cost = squared_distances(x0, x1, d);
+    // The same fixed-point iteration in kernel space (two mat-vecs per sweep instead of two
+    // passes of b^2 exponentials) when the Gibbs kernel exp(-C / reg) cannot underflow; the
+    // log-domain form below handles small regularisations.
+    let max_cost = cost.iter().copied().fold(0.0, f64::max);
+    if max_cost / reg < KERNEL_SPACE_MAX_EXPONENT {
+        return Ok(sinkhorn_kernel_space(&cost, b, reg));
+    }
+    Ok(sinkhorn_log_domain(&cost, b, reg))
+}
+
+/// Sinkhorn in the log domain (potentials f, g), stable for any regularisation.
+fn sinkhorn_log_domain(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
     let log_marginal = -(b as f64).ln();
     let marginal = 1.0 / b as f64;
     let mut f = vec![0.0; b];
@@ -283,21 +295,92 @@ pub fn sinkhorn_plan(
         .collect();
     let mass: f64 = plan.iter().sum();
     if !mass.is_finite() || mass < MIN_PLAN_MASS || plan.iter().any(|p| !p.is_finite()) {
-        return Ok(SinkhornPlan {
+        return SinkhornPlan {
             plan: vec![marginal * marginal; b * b],
             iterations,
             marginal_error,
             converged: false,
             fallback: true,
-        });
+        };
     }
-    Ok(SinkhornPlan {
+    SinkhornPlan {
         plan,
         iterations,
         marginal_error,
         converged,
         fallback: false,
-    })
+    }
+}
+
+/// Largest `cost / reg` for which the kernel-space iteration is used: exp(-600) ~ 1e-261 keeps
+/// every kernel entry and every scaling product a normal f64.
+const KERNEL_SPACE_MAX_EXPONENT: f64 = 600.0;
+
+/// Sinkhorn's scaling iteration `u = a / (K v)`, `v = b / (K^T u)` with `K = exp(-C / reg)`,
+/// uniform marginals; the same stopping rule as the log-domain form (L1 row-marginal error).
+fn sinkhorn_kernel_space(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
+    let marginal = 1.0 / b as f64;
+    let kernel: Vec<f64> = cost.iter().map(|c| (-c / reg).exp()).collect();
+    let mut u = vec![1.0; b];
+    let mut v = vec![1.0; b];
+    let mut kv = vec![0.0; b];
+    let mut ktu = vec![0.0; b];
+    let mut iterations = 0;
+    let mut marginal_error = f64::INFINITY;
+    let mut converged = false;
+    while iterations < SINKHORN_MAX_ITERATIONS {
+        iterations += 1;
+        for i in 0..b {
+            let row = &kernel[i * b..(i + 1) * b];
+            kv[i] = row.iter().zip(&v).map(|(k, v)| k * v).sum();
+            u[i] = marginal / kv[i];
+        }
+        ktu.iter_mut().for_each(|x| *x = 0.0);
+        for i in 0..b {
+            let row = &kernel[i * b..(i + 1) * b];
+            for (acc, k) in ktu.iter_mut().zip(row) {
+                *acc += k * u[i];
+            }
+        }
+        for j in 0..b {
+            v[j] = marginal / ktu[j];
+        }
+        // Row masses of diag(u) K diag(v).
+        marginal_error = (0..b)
+            .map(|i| {
+                let row = &kernel[i * b..(i + 1) * b];
+                let mass: f64 = row.iter().zip(&v).map(|(k, v)| k * v).sum::<f64>() * u[i];
+                (mass - marginal).abs()
+            })
+            .sum();
+        if !marginal_error.is_finite() {
+            break;
+        }
+        if marginal_error < SINKHORN_TOLERANCE {
+            converged = true;
+            break;
+        }
+    }
+    let plan: Vec<f64> = (0..b * b)
+        .map(|k| u[k / b] * kernel[k] * v[k % b])
+        .collect();
+    let mass: f64 = plan.iter().sum();
+    if !mass.is_finite() || mass < MIN_PLAN_MASS || plan.iter().any(|p| !p.is_finite()) {
+        return SinkhornPlan {
+            plan: vec![marginal * marginal; b * b],
+            iterations,
+            marginal_error,
+            converged: false,
+            fallback: true,
+        };
+    }
+    SinkhornPlan {
+        plan,
+        iterations,
+        marginal_error,
+        converged,
+        fallback: false,
+    }
 }
 
 /// Draws `count` flat entries of the `rows x cols` row-major non-negative `plan` with
@@ -711,5 +794,28 @@ mod tests {
         assert_eq!(s, Coupling::schrodinger_bridge(1.0));
         let i: Coupling = serde_json::from_str(r#"{"kind":"independent"}"#).unwrap();
         assert_eq!(i, Coupling::default());
+    }
+
+    #[test]
+    fn kernel_space_and_log_domain_sinkhorn_agree() {
+        let mut r = crate::rng(11, 0);
+        let (b, d) = (40, 2);
+        let mut x0 = vec![0.0; b * d];
+        let mut x1 = vec![0.0; b * d];
+        crate::fill_normal(&mut r, &mut x0);
+        crate::fill_normal(&mut r, &mut x1);
+        let cost = squared_distances(&x0, &x1, d);
+        for reg in [0.5, 2.0, 8.0] {
+            let k = sinkhorn_kernel_space(&cost, b, reg);
+            let l = sinkhorn_log_domain(&cost, b, reg);
+            assert!(k.converged && l.converged, "reg {reg}");
+            let diff = k
+                .plan
+                .iter()
+                .zip(&l.plan)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(diff < 1e-12, "reg {reg}: max plan difference {diff}");
+        }
     }
 }
