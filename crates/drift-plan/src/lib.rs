@@ -639,6 +639,21 @@ impl Builder<'_> {
                 )),
             );
         }
+        if matches!(
+            train.method,
+            drift_spec::params::MethodParams::StochasticInterpolant(_)
+        ) && solver == drift_spec::params::SolverKind::EulerMaruyama
+            && sample.nfe == Some(1)
+        {
+            found.push(
+                Diagnostic::new(
+                    Some(def.span_of(table, "nfe")),
+                    format!("{label}.nfe"),
+                    "the interpolant SDE sampler needs nfe >= 2: its last evaluation is the final denoising step",
+                )
+                .with_help("raise `nfe`"),
+            );
+        }
         if sample.pairs
             && (train.method.phase_space()
                 || !sample.solver.deterministic()

@@ -483,6 +483,7 @@ pub struct VpParams {
     /// Linear beta(t) = beta_min + t (beta_max - beta_min), diffusion time.
     #[serde(default = "default_beta_min")]
     pub beta_min: f64,
+    /// beta at diffusion time 1 (>= beta_min).
     #[serde(default = "default_beta_max")]
     pub beta_max: f64,
     /// Training diffusion times t ~ U(train_eps, 1).
@@ -511,6 +512,7 @@ pub struct CldParams {
     /// beta(t) = beta0 + beta1 t.
     #[serde(default = "default_cld_beta0")]
     pub beta0: f64,
+    /// Slope of beta(t) (>= 0).
     #[serde(default)]
     pub beta1: f64,
     /// Inverse mass M^-1 (critical damping Gamma = 2 sqrt(M)).
@@ -582,10 +584,13 @@ pub struct AgmParams {
     /// Training times t ~ U(t0, t_end).
     #[serde(default = "default_agm_t0")]
     pub t0: f64,
+    /// Training (and default sampling) end time T < 1.
     #[serde(default = "default_agm_t_end")]
     pub t_end: f64,
+    /// Which target the network regresses (decides the sampler).
     #[serde(default)]
     pub de_type: AgmDeType,
+    /// Loss weighting lambda(t)^2.
     #[serde(default)]
     pub weighting: AgmWeighting,
 }

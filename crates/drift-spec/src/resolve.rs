@@ -108,7 +108,7 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
             if let Err(e) = complete_budget(&mut p) {
                 errors.push(e);
             }
-            check_solver(&p.solver, &mut errors);
+            check_solver(&p.solver, p.nfe, &mut errors);
             StageParams::Sample(p)
         }
         StageKind::Eval => {
@@ -331,7 +331,24 @@ fn check_train(p: &mut TrainParams, errors: &mut Vec<ParamError>) {
     }
 }
 
-fn check_solver(s: &SolverParams, e: &mut Vec<ParamError>) {
+fn check_solver(s: &SolverParams, nfe: Option<u64>, e: &mut Vec<ParamError>) {
+    let denoise = match s {
+        SolverParams::EulerMaruyama(m) => m.denoise,
+        SolverParams::Sscs(m) => m.denoise,
+        _ => false,
+    };
+    if denoise && nfe == Some(1) {
+        e.push(
+            ParamError::new(
+                "nfe",
+                format!(
+                    "solver `{}` with `denoise = true` needs nfe >= 2: the last evaluation is the final denoising step",
+                    s.name()
+                ),
+            )
+            .help("raise `nfe`, or set `denoise = false`"),
+        );
+    }
     match s {
         SolverParams::Dopri5(d) => {
             range(e, "rtol", d.rtol, 0.0, false, 1.0, false);
