@@ -14,6 +14,7 @@
 mod checkpoint;
 mod device;
 mod error;
+mod fast;
 mod net;
 mod rng;
 mod train;
@@ -23,4 +24,6 @@ pub use error::NnError;
 pub use net::{
     Activation, Arch, Evaluator, LOG1M_FLOOR, NetConfig, NetField, Network, TimeFeature,
 };
-pub use train::{LrSchedule, OptimConfig, TrainConfig, TrainProgress, Trained, train};
+pub use train::{
+    LrSchedule, OptimConfig, TrainConfig, TrainProgress, Trained, train, train_reference,
+};

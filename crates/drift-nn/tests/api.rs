@@ -629,8 +629,8 @@ fn grad_clip_limits_the_step() {
 }
 
 /// The EMA decay torch_ema-style warm-up gives the first update, as documented in
-/// `OptimConfig::ema`: `min(decay, (1 + k) / (10 + k))` with k = 0.
-const FIRST_EMA_DECAY: f32 = 0.1;
+/// `OptimConfig::ema`: `min(decay, (1 + k) / (10 + k))` with k = 1 (torch_ema counts from 1).
+const FIRST_EMA_DECAY: f32 = 2.0 / 11.0;
 
 #[test]
 fn ema_of_the_weights() {

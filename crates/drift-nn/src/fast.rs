@@ -1,0 +1,1351 @@
+//! The fast CPU training path: host-buffer forward pass, hand-derived backward pass, weighted
+//! MSE loss and a fused AdamW / gradient-clip / EMA update for every [`Arch`] and
+//! [`Activation`], used by [`crate::train`] on the CPU instead of candle autograd.
+//!
+//! Parameters, moments and activations live in host `f32` buffers. Matrix products go through
+//! candle's CPU gemm on raw storage ([`BackendStorage::matmul`] with strided layouts, so no
+//! transpose or concatenation is ever materialised and no autograd graph is built); everything
+//! else (bias, residual, time-feature columns, activations and their derivatives, loss, AdamW)
+//! is plain Rust, single-threaded, in a fixed order, vectorised through `pulp`'s run-time
+//! dispatch without FMA contraction. gemm runs on candle's CPU thread count
+//! (`RAYON_NUM_THREADS`) and splits only output tiles, so a run is bit-reproducible, and the
+//! same bits at 1 and 2 threads (the train_bench example's loss hashes agree). The AdamW
+//! update repeats candle's `AdamW::step` operation by operation in `f32` (bit-identical for the
+//! same gradients); gradients agree with candle autograd to rounding (checked in the tests
+//! below to 1e-5 relative).
+//!
+//! Layout: the weights keep the network's layout (`fan_out x fan_in`, row-major); a residual
+//! block's weight is `[W_h | W_t]` (state columns, then time-feature columns), multiplied as
+//! `h W_h^T` through a strided view plus a small explicit loop for `t W_t^T`.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Layout, Shape};
+use drift_dynamics::TrainBatch;
+
+use crate::net::HostTensor;
+use crate::train::{TrainConfig, TrainProgress, Trained, check_batch};
+use crate::{Activation, Arch, ComputeDevice, NetConfig, Network, NnError};
+
+/// SELU constants (as in net.rs and PyTorch).
+const SELU_ALPHA: f32 = 1.673_263_2;
+const SELU_SCALE: f32 = 1.050_701;
+
+/// Whether [`train_fast`] handles this configuration on this device.
+pub(crate) fn supported(_cfg: &NetConfig, device: &ComputeDevice) -> bool {
+    device.class() == "cpu"
+}
+
+/// A strided matrix view: element (i, j) lies at `offset + i * rs + j * cs`.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+    offset: usize,
+}
+
+impl View {
+    fn rowmajor(rows: usize, cols: usize) -> Self {
+        View {
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+            offset: 0,
+        }
+    }
+
+    /// The first `cols` columns of a row-major matrix whose rows are `stride` wide.
+    fn leading(rows: usize, cols: usize, stride: usize) -> Self {
+        View {
+            rows,
+            cols,
+            rs: stride,
+            cs: 1,
+            offset: 0,
+        }
+    }
+
+    fn t(self) -> Self {
+        View {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            offset: self.offset,
+        }
+    }
+
+    fn layout(self) -> Layout {
+        Layout::new(
+            Shape::from((self.rows, self.cols)),
+            vec![self.rs, self.cs],
+            self.offset,
+        )
+    }
+}
+
+/// A host `f32` matrix in candle CPU storage (so gemm can read it in place).
+struct Mat(CpuStorage);
+
+impl Mat {
+    fn new(v: Vec<f32>) -> Self {
+        Mat(CpuStorage::F32(v))
+    }
+
+    fn data(&self) -> &[f32] {
+        match &self.0 {
+            CpuStorage::F32(v) => v,
+            _ => unreachable!("fast-path matrices are always f32"),
+        }
+    }
+
+    fn data_mut(&mut self) -> &mut [f32] {
+        match &mut self.0 {
+            CpuStorage::F32(v) => v,
+            _ => unreachable!("fast-path matrices are always f32"),
+        }
+    }
+}
+
+/// An element-wise kernel run through [`pulp::Arch::dispatch`]: `with_simd` is instantiated
+/// once per instruction set (AVX2/FMA, AVX-512, ... chosen at run time) and its
+/// `#[inline(always)]` body is compiled for it, so the loop inside vectorises to full width. No
+/// operation is contracted into an FMA, so the results are the same bits on every instruction
+/// set.
+macro_rules! simd_kernel {
+    ($(#[$doc:meta])* $name:ident { $($field:ident : $ty:ty),* $(,)? } => $body:expr) => {
+        $(#[$doc])*
+        struct $name<'a> {
+            $($field: $ty,)*
+            _life: std::marker::PhantomData<&'a ()>,
+        }
+
+        impl pulp::WithSimd for $name<'_> {
+            type Output = ();
+
+            #[inline(always)]
+            fn with_simd<S: pulp::Simd>(self, _simd: S) {
+                let $name { $($field,)* .. } = self;
+                $body
+            }
+        }
+    };
+}
+
+simd_kernel! {
+    /// The activation in place, its derivative into `d`.
+    ActivateKernel { act: Activation, z: &'a mut [f32], d: &'a mut [f32] } =>
+        activate_scalar(act, z, d)
+}
+
+simd_kernel! {
+    /// One fused AdamW update of a parameter tensor; `k` holds
+    /// `[beta1, 1 - beta1, beta2, 1 - beta2, scale_m, scale_v, eps, decay, lr]`.
+    AdamKernel {
+        theta: &'a mut [f32],
+        g: &'a [f32],
+        m: &'a mut [f32],
+        v: &'a mut [f32],
+        k: [f32; 9],
+    } => adam_scalar(theta, g, m, v, k)
+}
+
+simd_kernel! {
+    /// `avg <- avg * d + p * c`.
+    EmaKernel { avg: &'a mut [f32], p: &'a [f32], d: f32, c: f32 } => {
+        for (a, p) in avg.iter_mut().zip(p) {
+            *a = *a * d + *p * c;
+        }
+    }
+}
+
+/// `a (m x k) * b (k x n)` as a new row-major `m x n` buffer.
+fn matmul(a: &Mat, av: View, b: &Mat, bv: View) -> Result<Vec<f32>, NnError> {
+    debug_assert_eq!(av.cols, bv.rows);
+    let out = a.0.matmul(
+        &b.0,
+        (1, av.rows, bv.cols, av.cols),
+        &av.layout(),
+        &bv.layout(),
+    )?;
+    match out {
+        CpuStorage::F32(v) => Ok(v),
+        _ => Err(NnError::Internal("gemm returned a non-f32 buffer".into())),
+    }
+}
+
+/// `exp(x)` in `f32` (Cephes `expf`: Cody-Waite reduction and a degree-6 polynomial, about
+/// 1 ulp), written so the compiler can vectorise loops over it. Arguments are clamped to
+/// [-87, 88]; NaN stays NaN.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to an integer
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    let x = if x > 88.0 { 88.0 } else { x };
+    let x = if x < -87.0 { -87.0 } else { x };
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * C1;
+    let r = r - n * C2;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    // 2^n without a float-to-int conversion (which would not vectorise): n + 127 is an
+    // integer in [1, 254], so (n + 127 + 2^23) holds it in its low mantissa bits.
+    let scale = f32::from_bits((n + 8_388_735.0).to_bits() << 23);
+    y * scale
+}
+
+/// Applies the activation to `z` in place and writes its derivative at the old `z` into `d`.
+fn activate(act: Activation, z: &mut [f32], d: &mut [f32]) {
+    pulp::Arch::new().dispatch(ActivateKernel {
+        act,
+        z,
+        d,
+        _life: std::marker::PhantomData,
+    });
+}
+
+#[inline(always)]
+fn activate_scalar(act: Activation, z: &mut [f32], d: &mut [f32]) {
+    match act {
+        Activation::Silu => {
+            for (z, d) in z.iter_mut().zip(d.iter_mut()) {
+                let x = *z;
+                let s = 1.0 / (1.0 + exp_f32(-x));
+                *z = x * s;
+                *d = s * (1.0 + x * (1.0 - s));
+            }
+        }
+        Activation::Relu => {
+            for (z, d) in z.iter_mut().zip(d.iter_mut()) {
+                let x = *z;
+                // As candle: relu = max(x, 0), derivative 1 where x >= 0.
+                *d = if x >= 0.0 { 1.0 } else { 0.0 };
+                *z = x.max(0.0);
+            }
+        }
+        Activation::Gelu => {
+            const INV_SQRT_2PI: f32 = 0.398_942_3;
+            for (z, d) in z.iter_mut().zip(d.iter_mut()) {
+                let x = *z;
+                let cdf = 0.5
+                    * (1.0 + candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2));
+                *z = x * cdf;
+                *d = cdf + x * INV_SQRT_2PI * exp_f32(-0.5 * x * x);
+            }
+        }
+        Activation::Selu => {
+            for (z, d) in z.iter_mut().zip(d.iter_mut()) {
+                let x = *z;
+                let e = SELU_ALPHA * exp_f32(x);
+                // As candle: elu keeps x where x >= 0 (sign-positive), derivative 1 where x > 0.
+                *z = SELU_SCALE * if x >= 0.0 { x } else { e - SELU_ALPHA };
+                *d = SELU_SCALE * if x > 0.0 { 1.0 } else { e };
+            }
+        }
+    }
+}
+
+/// One linear layer: weight `fan_out x fan_in` (row-major), bias, and their gradients.
+struct Layer {
+    fan_in: usize,
+    fan_out: usize,
+    w: Mat,
+    b: Vec<f32>,
+    gw: Vec<f32>,
+    gb: Vec<f32>,
+}
+
+impl Layer {
+    fn weight_view(&self) -> View {
+        View::rowmajor(self.fan_out, self.fan_in)
+    }
+}
+
+/// A network's parameters on the host, with the forward and backward pass.
+pub(crate) struct FastNet {
+    cfg: NetConfig,
+    /// In forward order (the order of [`NetConfig::layers`]).
+    layers: Vec<Layer>,
+    /// The last pass's layer inputs and activation derivatives, kept so that the next pass
+    /// overwrites them slot by slot instead of freeing and re-faulting megabytes every step.
+    cache: Cache,
+}
+
+#[derive(Default)]
+struct Cache {
+    acts: Vec<Mat>,
+    derivs: Vec<Vec<f32>>,
+}
+
+impl Cache {
+    /// Stores `m` in slot `i`, dropping what the previous pass left there.
+    fn put(&mut self, i: usize, m: Mat) {
+        if i < self.acts.len() {
+            self.acts[i] = m;
+        } else {
+            self.acts.push(m);
+        }
+    }
+
+    /// The derivative buffer of slot `i`, `len` long (contents unspecified).
+    fn deriv(&mut self, i: usize, len: usize) -> &mut [f32] {
+        while self.derivs.len() <= i {
+            self.derivs.push(Vec::new());
+        }
+        let d = &mut self.derivs[i];
+        d.resize(len, 0.0);
+        d
+    }
+}
+
+simd_kernel! {
+    /// Adds `bias` to every row of `z` (rows of `bias.len()`).
+    BiasKernel { z: &'a mut [f32], bias: &'a [f32] } => {
+        for row in z.chunks_exact_mut(bias.len()) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// `out[j] = sum over rows of m[row][j]`, rows in order.
+    ColumnSumKernel { m: &'a [f32], out: &'a mut [f32] } => {
+        out.fill(0.0);
+        for row in m.chunks_exact(out.len()) {
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// `a <- a * b`.
+    MulKernel { a: &'a mut [f32], b: &'a [f32] } => {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x *= y;
+        }
+    }
+}
+
+simd_kernel! {
+    /// `a <- a + b`.
+    AddKernel { a: &'a mut [f32], b: &'a [f32] } => {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+    }
+}
+
+simd_kernel! {
+    /// The rest of a residual block's pre-activation, row by row:
+    /// `z <- z + feature W_t^T + (bias + h)`, with `wt` = `W_t^T` (e x w).
+    BlockInKernel {
+        z: &'a mut [f32],
+        h: &'a [f32],
+        feature: &'a [f32],
+        wt: &'a [f32],
+        bias: &'a [f32],
+        w: usize,
+        e: usize,
+    } => {
+        for ((zr, hr), fr) in z
+            .chunks_exact_mut(w)
+            .zip(h.chunks_exact(w))
+            .zip(feature.chunks_exact(e))
+        {
+            for (q, &f) in fr.iter().enumerate() {
+                for (zv, wv) in zr.iter_mut().zip(&wt[q * w..(q + 1) * w]) {
+                    *zv += f * wv;
+                }
+            }
+            for ((zv, bv), hv) in zr.iter_mut().zip(bias).zip(hr) {
+                *zv += bv + hv;
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// A residual block's bias gradient `gb = sum_rows dz` and time-column gradient
+    /// `acc[q][j] = sum_rows feature[q] dz[j]`, rows in order.
+    BlockGradKernel {
+        dz: &'a [f32],
+        feature: &'a [f32],
+        gb: &'a mut [f32],
+        acc: &'a mut [f32],
+        w: usize,
+        e: usize,
+    } => {
+        acc.fill(0.0);
+        gb.fill(0.0);
+        for (dr, fr) in dz.chunks_exact(w).zip(feature.chunks_exact(e)) {
+            for (g, dv) in gb.iter_mut().zip(dr) {
+                *g += dv;
+            }
+            for (q, &f) in fr.iter().enumerate() {
+                for (a, dv) in acc[q * w..(q + 1) * w].iter_mut().zip(dr) {
+                    *a += f * dv;
+                }
+            }
+        }
+    }
+}
+
+fn add_bias(z: &mut [f32], bias: &[f32]) {
+    pulp::Arch::new().dispatch(BiasKernel {
+        z,
+        bias,
+        _life: std::marker::PhantomData,
+    });
+}
+
+fn column_sums(m: &[f32], out: &mut [f32]) {
+    pulp::Arch::new().dispatch(ColumnSumKernel {
+        m,
+        out,
+        _life: std::marker::PhantomData,
+    });
+}
+
+fn mul_in_place(a: &mut [f32], b: &[f32]) {
+    pulp::Arch::new().dispatch(MulKernel {
+        a,
+        b,
+        _life: std::marker::PhantomData,
+    });
+}
+
+fn add_in_place(a: &mut [f32], b: &[f32]) {
+    pulp::Arch::new().dispatch(AddKernel {
+        a,
+        b,
+        _life: std::marker::PhantomData,
+    });
+}
+
+impl FastNet {
+    /// Copies a network's parameters.
+    pub(crate) fn from_network(net: &Network) -> Result<Self, NnError> {
+        let cfg = net.config().clone();
+        let mut by_name: std::collections::BTreeMap<String, Vec<f32>> = net
+            .host_values()?
+            .into_iter()
+            .map(|(name, _, data)| (name, data))
+            .collect();
+        let mut take = |name: String| {
+            by_name
+                .remove(&name)
+                .ok_or_else(|| NnError::Internal(format!("fast path: missing parameter {name}")))
+        };
+        let mut layers = Vec::new();
+        for l in cfg.layers() {
+            let w = take(format!("{}.weight", l.name))?;
+            let b = take(format!("{}.bias", l.name))?;
+            layers.push(Layer {
+                fan_in: l.fan_in,
+                fan_out: l.fan_out,
+                gw: vec![0.0; w.len()],
+                gb: vec![0.0; b.len()],
+                w: Mat::new(w),
+                b,
+            });
+        }
+        Ok(FastNet {
+            cfg,
+            layers,
+            cache: Cache::default(),
+        })
+    }
+
+    /// The parameters as `(name, shape, values)`, for [`Network::from_host_values`].
+    fn host_values(&self, params: &[Vec<f32>]) -> Vec<HostTensor> {
+        let mut out = Vec::with_capacity(params.len());
+        for (k, l) in self.cfg.layers().into_iter().enumerate() {
+            out.push((
+                format!("{}.weight", l.name),
+                vec![l.fan_out, l.fan_in],
+                params[2 * k].clone(),
+            ));
+            out.push((
+                format!("{}.bias", l.name),
+                vec![l.fan_out],
+                params[2 * k + 1].clone(),
+            ));
+        }
+        out
+    }
+
+    /// A copy of every parameter, in the order of [`FastNet::params_mut`].
+    fn snapshot(&self) -> Vec<Vec<f32>> {
+        self.layers
+            .iter()
+            .flat_map(|l| [l.w.data().to_vec(), l.b.clone()])
+            .collect()
+    }
+
+    /// `(parameter, gradient)` pairs: weight then bias of each layer in forward order.
+    fn params_mut(&mut self) -> impl Iterator<Item = (&mut [f32], &mut [f32])> {
+        self.layers.iter_mut().flat_map(|l| {
+            [
+                (l.w.data_mut(), l.gw.as_mut_slice()),
+                (l.b.as_mut_slice(), l.gb.as_mut_slice()),
+            ]
+        })
+    }
+
+    /// The network input `[state, feature(t)]`, rows x (state_dim + e).
+    fn input(&self, state: &[f32], feature: &[f32], rows: usize) -> Mat {
+        let (sd, e) = (self.cfg.state_dim, self.cfg.time.dim());
+        let mut x = Vec::with_capacity(rows * (sd + e));
+        for (s, f) in state.chunks_exact(sd).zip(feature.chunks_exact(e)) {
+            x.extend_from_slice(s);
+            x.extend_from_slice(f);
+        }
+        Mat::new(x)
+    }
+
+    /// The forward pass without gradients (for tests and evaluation), rows x out_dim.
+    #[cfg(test)]
+    fn forward(
+        &mut self,
+        state: &[f32],
+        feature: &[f32],
+        rows: usize,
+    ) -> Result<Vec<f32>, NnError> {
+        let target = vec![0.0; rows * self.cfg.out_dim];
+        let weight = vec![1.0; rows];
+        let mut pred = Vec::new();
+        self.loss_and_grads_inner(state, feature, &target, &weight, rows, Some(&mut pred))?;
+        Ok(pred)
+    }
+
+    /// The weighted MSE loss `mean over rows and columns of weight[row] * (pred - target)^2`
+    /// on this batch, leaving its gradient in every layer's `gw`/`gb`.
+    pub(crate) fn loss_and_grads(
+        &mut self,
+        state: &[f32],
+        feature: &[f32],
+        target: &[f32],
+        weight: &[f32],
+        rows: usize,
+    ) -> Result<f32, NnError> {
+        self.loss_and_grads_inner(state, feature, target, weight, rows, None)
+    }
+
+    fn loss_and_grads_inner(
+        &mut self,
+        state: &[f32],
+        feature: &[f32],
+        target: &[f32],
+        weight: &[f32],
+        rows: usize,
+        pred_out: Option<&mut Vec<f32>>,
+    ) -> Result<f32, NnError> {
+        let x0 = self.input(state, feature, rows);
+        match self.cfg.arch {
+            Arch::Mlp { .. } => self.mlp(x0, target, weight, rows, pred_out),
+            Arch::ResMlp { width, .. } => {
+                self.res_mlp(x0, feature, width, target, weight, rows, pred_out)
+            }
+        }
+    }
+
+    /// Loss value and its gradient with respect to the prediction.
+    fn loss(pred: &[f32], target: &[f32], weight: &[f32], od: usize) -> (f32, Vec<f32>) {
+        let n = pred.len();
+        let scale = 2.0 / n as f32;
+        let mut total = 0f64;
+        let mut grad = vec![0f32; n];
+        for (((g, p), t), w) in grad
+            .chunks_exact_mut(od)
+            .zip(pred.chunks_exact(od))
+            .zip(target.chunks_exact(od))
+            .zip(weight)
+        {
+            let mut row = 0f64;
+            for ((g, p), t) in g.iter_mut().zip(p).zip(t) {
+                let diff = p - t;
+                row += f64::from(diff * diff);
+                *g = scale * w * diff;
+            }
+            total += f64::from(*w) * row;
+        }
+        ((total / n as f64) as f32, grad)
+    }
+
+    fn mlp(
+        &mut self,
+        x0: Mat,
+        target: &[f32],
+        weight: &[f32],
+        rows: usize,
+        pred_out: Option<&mut Vec<f32>>,
+    ) -> Result<f32, NnError> {
+        let act = self.cfg.activation;
+        let count = self.layers.len();
+        // Slot l of the cache: the input of layer l and (l >= 1) the activation derivative
+        // at that input's pre-activation.
+        let cache = &mut self.cache;
+        cache.put(0, x0);
+        let mut pred = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let a = &cache.acts[l];
+            let mut z = matmul(
+                a,
+                View::rowmajor(rows, layer.fan_in),
+                &layer.w,
+                layer.weight_view().t(),
+            )?;
+            add_bias(&mut z, &layer.b);
+            if l + 1 < count {
+                activate(act, &mut z, cache.deriv(l + 1, rows * layer.fan_out));
+                cache.put(l + 1, Mat::new(z));
+            } else {
+                pred = z;
+            }
+        }
+        let (loss, g) = Self::loss(&pred, target, weight, self.cfg.out_dim);
+        if let Some(out) = pred_out {
+            *out = pred;
+            return Ok(loss);
+        }
+        let mut dz = Mat::new(g);
+        for l in (0..count).rev() {
+            let layer = &mut self.layers[l];
+            let a = &cache.acts[l];
+            layer.gw = matmul(
+                &dz,
+                View::rowmajor(rows, layer.fan_out).t(),
+                a,
+                View::rowmajor(rows, layer.fan_in),
+            )?;
+            column_sums(dz.data(), &mut layer.gb);
+            if l > 0 {
+                let mut da = matmul(
+                    &dz,
+                    View::rowmajor(rows, layer.fan_out),
+                    &layer.w,
+                    layer.weight_view(),
+                )?;
+                mul_in_place(&mut da, &cache.derivs[l]);
+                dz = Mat::new(da);
+            }
+        }
+        Ok(loss)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn res_mlp(
+        &mut self,
+        x0: Mat,
+        feature: &[f32],
+        width: usize,
+        target: &[f32],
+        weight: &[f32],
+        rows: usize,
+        pred_out: Option<&mut Vec<f32>>,
+    ) -> Result<f32, NnError> {
+        let act = self.cfg.activation;
+        let e = self.cfg.time.dim();
+        let w = width;
+        let count = self.layers.len();
+        let (input, rest) = self.layers.split_first_mut().expect("input layer");
+        let (output, blocks) = rest.split_last_mut().expect("output layer");
+        debug_assert_eq!(count, blocks.len() + 2);
+
+        // Cache slots: acts[0] = x0, acts[1 + i] = the input of block i (acts[1 + depth] the
+        // input of the output layer); derivs[i] = the activation derivative of block i.
+        let depth = blocks.len();
+        let cache = &mut self.cache;
+        cache.put(0, x0);
+        let mut h0 = matmul(
+            &cache.acts[0],
+            View::rowmajor(rows, input.fan_in),
+            &input.w,
+            input.weight_view().t(),
+        )?;
+        add_bias(&mut h0, &input.b);
+        cache.put(1, Mat::new(h0));
+        let mut wt = vec![0f32; e * w];
+        for (i, block) in blocks.iter().enumerate() {
+            let fan_in = block.fan_in;
+            let h = &cache.acts[1 + i];
+            let mut z = matmul(
+                h,
+                View::rowmajor(rows, w),
+                &block.w,
+                View::leading(w, w, fan_in).t(),
+            )?;
+            // wt[q][j] = W[j][w + q]: the time-feature columns, transposed.
+            let bw = block.w.data();
+            for q in 0..e {
+                for j in 0..w {
+                    wt[q * w + j] = bw[j * fan_in + w + q];
+                }
+            }
+            pulp::Arch::new().dispatch(BlockInKernel {
+                z: &mut z,
+                h: h.data(),
+                feature,
+                wt: &wt,
+                bias: &block.b,
+                w,
+                e,
+                _life: std::marker::PhantomData,
+            });
+            activate(act, &mut z, cache.deriv(i, rows * w));
+            cache.put(2 + i, Mat::new(z));
+        }
+        let h = &cache.acts[1 + depth];
+        let mut pred = matmul(
+            h,
+            View::rowmajor(rows, w),
+            &output.w,
+            output.weight_view().t(),
+        )?;
+        add_bias(&mut pred, &output.b);
+        let (loss, g) = Self::loss(&pred, target, weight, self.cfg.out_dim);
+        if let Some(out) = pred_out {
+            *out = pred;
+            return Ok(loss);
+        }
+
+        let g = Mat::new(g);
+        output.gw = matmul(
+            &g,
+            View::rowmajor(rows, output.fan_out).t(),
+            h,
+            View::rowmajor(rows, w),
+        )?;
+        column_sums(g.data(), &mut output.gb);
+        let mut dh = matmul(
+            &g,
+            View::rowmajor(rows, output.fan_out),
+            &output.w,
+            output.weight_view(),
+        )?;
+        let mut acc = vec![0f32; e * w];
+        for (i, block) in blocks.iter_mut().enumerate().rev() {
+            let fan_in = block.fan_in;
+            mul_in_place(&mut dh, &cache.derivs[i]);
+            let dz = Mat::new(dh);
+            let gh = matmul(
+                &dz,
+                View::rowmajor(rows, w).t(),
+                &cache.acts[1 + i],
+                View::rowmajor(rows, w),
+            )?;
+            // Time-feature columns and bias: sums over rows, in row order.
+            pulp::Arch::new().dispatch(BlockGradKernel {
+                dz: dz.data(),
+                feature,
+                gb: &mut block.gb,
+                acc: &mut acc,
+                w,
+                e,
+                _life: std::marker::PhantomData,
+            });
+            for (j, grow) in block.gw.chunks_exact_mut(fan_in).enumerate() {
+                grow[..w].copy_from_slice(&gh[j * w..(j + 1) * w]);
+                for q in 0..e {
+                    grow[w + q] = acc[q * w + j];
+                }
+            }
+            let mut next = matmul(
+                &dz,
+                View::rowmajor(rows, w),
+                &block.w,
+                View::leading(w, w, fan_in),
+            )?;
+            add_in_place(&mut next, dz.data());
+            dh = next;
+        }
+        let dh = Mat::new(dh);
+        input.gw = matmul(
+            &dh,
+            View::rowmajor(rows, w).t(),
+            &cache.acts[0],
+            View::rowmajor(rows, input.fan_in),
+        )?;
+        column_sums(dh.data(), &mut input.gb);
+        Ok(loss)
+    }
+}
+
+/// AdamW with candle's `ParamsAdamW` defaults, fused into one pass per parameter tensor.
+struct AdamW {
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    step_t: i32,
+}
+
+const BETA1: f64 = 0.9;
+const BETA2: f64 = 0.999;
+const EPS: f64 = 1e-8;
+
+impl AdamW {
+    fn new(net: &FastNet) -> Self {
+        let zeros: Vec<Vec<f32>> = net.snapshot().iter().map(|p| vec![0.0; p.len()]).collect();
+        AdamW {
+            m: zeros.clone(),
+            v: zeros,
+            step_t: 0,
+        }
+    }
+
+    /// One update with learning rate `lr` and decoupled weight decay `wd`. Repeats candle's
+    /// `AdamW::step` operation by operation: every scalar is rounded to `f32` as candle's
+    /// `affine` does, and no operation is fused.
+    fn step(&mut self, net: &mut FastNet, lr: f64, wd: f64) {
+        self.step_t += 1;
+        let scale_m = (1.0 / (1.0 - BETA1.powi(self.step_t))) as f32;
+        let scale_v = (1.0 / (1.0 - BETA2.powi(self.step_t))) as f32;
+        let decay = (1.0 - lr * wd) as f32;
+        let (b1, c1) = (BETA1 as f32, (1.0 - BETA1) as f32);
+        let (b2, c2) = (BETA2 as f32, (1.0 - BETA2) as f32);
+        let (lr, eps) = (lr as f32, EPS as f32);
+        for ((theta, g), (m, v)) in net
+            .params_mut()
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+        {
+            pulp::Arch::new().dispatch(AdamKernel {
+                theta,
+                g,
+                m,
+                v,
+                k: [b1, c1, b2, c2, scale_m, scale_v, eps, decay, lr],
+                _life: std::marker::PhantomData,
+            });
+        }
+    }
+}
+
+#[inline(always)]
+fn adam_scalar(theta: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: [f32; 9]) {
+    let [b1, c1, b2, c2, scale_m, scale_v, eps, decay, lr] = k;
+    for (((t, &g), m), v) in theta.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let next_m = *m * b1 + g * c1;
+        let next_v = *v * b2 + (g * g) * c2;
+        let m_hat = next_m * scale_m;
+        let v_hat = next_v * scale_v;
+        let adjusted = m_hat / (v_hat.sqrt() + eps);
+        *t = *t * decay - adjusted * lr;
+        *m = next_m;
+        *v = next_v;
+    }
+}
+
+/// Scales the gradients so their global L2 norm is at most `max_norm` (PyTorch
+/// `clip_grad_norm_`, as the candle path: coefficient `max_norm / (norm + 1e-6)`).
+fn clip_gradients(net: &mut FastNet, max_norm: f64) {
+    let mut total = 0f64;
+    for (_, g) in net.params_mut() {
+        let s: f32 = g.iter().map(|v| v * v).sum();
+        total += f64::from(s);
+    }
+    let coef = max_norm / (total.sqrt() + 1e-6);
+    if coef < 1.0 {
+        let c = coef as f32;
+        for (_, g) in net.params_mut() {
+            for v in g.iter_mut() {
+                *v *= c;
+            }
+        }
+    }
+}
+
+/// [`crate::train`] on the fast host path (CPU only; [`supported`] says when).
+pub(crate) fn train_fast(
+    cfg: &TrainConfig,
+    init: Option<&Network>,
+    device: &ComputeDevice,
+    next_batch: &mut dyn FnMut(usize) -> Result<TrainBatch, NnError>,
+    on_step: &mut dyn FnMut(TrainProgress),
+) -> Result<Trained, NnError> {
+    cfg.net.validate()?;
+    cfg.optim.validate()?;
+    let mut net = {
+        let net = Network::new_initialised(&cfg.net, cfg.seed, device)?;
+        if let Some(init) = init {
+            net.load_from(init)?;
+        }
+        FastNet::from_network(&net)?
+    };
+    let mut opt = AdamW::new(&net);
+    let mut ema = cfg.optim.ema.map(|_| net.snapshot());
+    let (sd, e) = (cfg.net.state_dim, cfg.net.time.dim());
+    let mut feature = Vec::new();
+    let mut losses = Vec::with_capacity(cfg.steps);
+    for step in 1..=cfg.steps {
+        let batch = next_batch(step)?;
+        check_batch(&batch, step, sd, cfg.net.out_dim)?;
+        let rows = batch.rows();
+        feature.resize(rows * e, 0f32);
+        for (t, out) in batch.time.iter().zip(feature.chunks_exact_mut(e)) {
+            cfg.net.time.write(*t, out);
+        }
+        let value =
+            net.loss_and_grads(&batch.state, &feature, &batch.target, &batch.weight, rows)?;
+        if !value.is_finite() {
+            return Err(NnError::Diverged {
+                step,
+                last_finite_loss: losses.last().copied(),
+            });
+        }
+        losses.push(value);
+        if let Some(max_norm) = cfg.optim.grad_clip {
+            clip_gradients(&mut net, max_norm);
+        }
+        opt.step(
+            &mut net,
+            cfg.optim.lr_at(step - 1, cfg.steps),
+            cfg.optim.weight_decay,
+        );
+        if let (Some(ema), Some(decay)) = (&mut ema, cfg.optim.ema) {
+            // torch_ema counts updates from 1: the first uses min(decay, 2 / 11).
+            let k = step as f64;
+            let d = decay.min((1.0 + k) / (10.0 + k));
+            let (d, c) = (d as f32, (1.0 - d) as f32);
+            for (avg, (p, _)) in ema.iter_mut().zip(net.params_mut()) {
+                pulp::Arch::new().dispatch(EmaKernel {
+                    avg,
+                    p,
+                    d,
+                    c,
+                    _life: std::marker::PhantomData,
+                });
+            }
+        }
+        on_step(TrainProgress {
+            step,
+            steps: cfg.steps,
+            loss: value,
+        });
+    }
+    let params = match ema {
+        Some(ema) => ema,
+        None => net.snapshot(),
+    };
+    if cfg.steps > 0 && !params.iter().flatten().all(|v| v.is_finite()) {
+        return Err(NnError::Diverged {
+            step: cfg.steps,
+            last_finite_loss: losses.last().copied(),
+        });
+    }
+    let out = Network::from_host_values(&cfg.net, net.host_values(&params), device)?;
+    Ok(Trained { net: out, losses })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TimeFeature;
+    use crate::train::{LrSchedule, OptimConfig, train_reference};
+    use candle_core::Tensor;
+    use candle_nn::Optimizer;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn configs() -> Vec<NetConfig> {
+        let mut out = Vec::new();
+        let archs = [
+            Arch::Mlp {
+                hidden: vec![16, 9],
+            },
+            Arch::Mlp { hidden: vec![] },
+            Arch::ResMlp {
+                width: 12,
+                depth: 3,
+            },
+        ];
+        let times = [
+            TimeFeature::Sinusoidal { dim: 4 },
+            TimeFeature::Log1m,
+            TimeFeature::Raw,
+        ];
+        for arch in &archs {
+            for act in Activation::ALL {
+                for time in times {
+                    out.push(NetConfig {
+                        arch: arch.clone(),
+                        activation: act,
+                        time,
+                        state_dim: 3,
+                        out_dim: 2,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// A network with every parameter (the zero-initialised output layer included) drawn from
+    /// U(-s, s), s = 1.5 / sqrt(fan_in), so every gradient is non-trivial.
+    fn random_net(cfg: &NetConfig, rng: &mut ChaCha8Rng) -> Network {
+        let mut values = Vec::new();
+        for l in cfg.layers() {
+            let s = 1.5 / (l.fan_in as f64).sqrt();
+            let mut draw = |n: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|_| ((2.0 * rng.random::<f64>() - 1.0) * s) as f32)
+                    .collect()
+            };
+            let w = draw(l.fan_in * l.fan_out);
+            let b = draw(l.fan_out);
+            values.push((format!("{}.weight", l.name), vec![l.fan_out, l.fan_in], w));
+            values.push((format!("{}.bias", l.name), vec![l.fan_out], b));
+        }
+        Network::from_host_values(cfg, values, &ComputeDevice::cpu()).unwrap()
+    }
+
+    fn random_batch(cfg: &NetConfig, rows: usize, rng: &mut ChaCha8Rng) -> TrainBatch {
+        let mut u = |n: usize, a: f64, b: f64| -> Vec<f64> {
+            (0..n).map(|_| a + (b - a) * rng.random::<f64>()).collect()
+        };
+        let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+        TrainBatch {
+            state: f(u(rows * cfg.state_dim, -2.0, 2.0)),
+            time: u(rows, 0.0, 0.99),
+            target: f(u(rows * cfg.out_dim, -1.5, 1.5)),
+            weight: f(u(rows, 0.2, 2.0)),
+        }
+    }
+
+    fn features(cfg: &NetConfig, batch: &TrainBatch) -> Vec<f32> {
+        let e = cfg.time.dim();
+        let mut feature = vec![0f32; batch.rows() * e];
+        for (t, out) in batch.time.iter().zip(feature.chunks_exact_mut(e)) {
+            cfg.time.write(*t, out);
+        }
+        feature
+    }
+
+    /// candle autograd: (loss, prediction, gradient of each parameter by name).
+    fn candle_grads(
+        net: &Network,
+        batch: &TrainBatch,
+    ) -> (f32, Vec<f32>, std::collections::BTreeMap<String, Vec<f32>>) {
+        let cfg = net.config();
+        let rows = batch.rows();
+        let dev = &candle_core::Device::Cpu;
+        let feature = features(cfg, batch);
+        let state = Tensor::from_slice(&batch.state, (rows, cfg.state_dim), dev).unwrap();
+        let time = Tensor::from_slice(&feature, (rows, cfg.time.dim()), dev).unwrap();
+        let target = Tensor::from_slice(&batch.target, (rows, cfg.out_dim), dev).unwrap();
+        let weight = Tensor::from_slice(&batch.weight, (rows, 1), dev).unwrap();
+        let pred = net.forward_train(&state, &time).unwrap();
+        let loss = (&pred - target)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .broadcast_mul(&weight)
+            .unwrap()
+            .mean_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let names = net.host_values().unwrap();
+        let mut out = std::collections::BTreeMap::new();
+        for ((name, _, _), var) in names.iter().zip(net.vars()) {
+            let g = grads
+                .get(var.as_tensor())
+                .expect("every parameter has a gradient");
+            out.insert(
+                name.clone(),
+                g.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            );
+        }
+        (
+            loss.to_scalar::<f32>().unwrap(),
+            pred.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            out,
+        )
+    }
+
+    /// max |a - b| / max |b|.
+    fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().map(|v| f64::from(v.abs())).fold(0.0, f64::max);
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from((x - y).abs()))
+            .fold(0.0, f64::max);
+        if scale == 0.0 { diff } else { diff / scale }
+    }
+
+    #[test]
+    fn exp_matches_std() {
+        let mut worst = 0f64;
+        for i in -86_999..=87_999 {
+            let x = i as f32 * 1e-3;
+            let (a, b) = (exp_f32(x), x.exp());
+            worst = worst.max(f64::from(((a - b) / b).abs()));
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert!(exp_f32(-1000.0) >= 0.0 && exp_f32(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn gradients_match_candle_autograd() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for cfg in configs() {
+            for rows in [1usize, 37] {
+                let net = random_net(&cfg, &mut rng);
+                let batch = random_batch(&cfg, rows, &mut rng);
+                let (loss_c, pred_c, grads_c) = candle_grads(&net, &batch);
+                let mut fast = FastNet::from_network(&net).unwrap();
+                let feature = features(&cfg, &batch);
+                let pred = fast.forward(&batch.state, &feature, rows).unwrap();
+                assert!(rel_err(&pred, &pred_c) < 1e-5, "{cfg:?}: prediction");
+                let loss = fast
+                    .loss_and_grads(&batch.state, &feature, &batch.target, &batch.weight, rows)
+                    .unwrap();
+                assert!(
+                    ((loss - loss_c) / loss_c).abs() < 1e-5,
+                    "{cfg:?}: loss {loss} vs candle {loss_c}"
+                );
+                for (l, shape) in fast.layers.iter().zip(cfg.layers()) {
+                    for (suffix, g) in [("weight", &l.gw), ("bias", &l.gb)] {
+                        let name = format!("{}.{suffix}", shape.name);
+                        let err = rel_err(g, &grads_c[&name]);
+                        assert!(
+                            err < 1e-5,
+                            "{cfg:?} rows {rows}: {name} relative error {err}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn adamw_is_bit_identical_to_candle() {
+        let cfg = NetConfig {
+            arch: Arch::Mlp { hidden: vec![7] },
+            activation: Activation::Silu,
+            time: TimeFeature::Raw,
+            state_dim: 2,
+            out_dim: 3,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let net = random_net(&cfg, &mut rng);
+        let mut fast = FastNet::from_network(&net).unwrap();
+        let mut opt = AdamW::new(&fast);
+        let vars = net.vars();
+        let names: Vec<String> = net
+            .host_values()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.0)
+            .collect();
+        let mut copt = candle_nn::AdamW::new(
+            vars.clone(),
+            candle_nn::ParamsAdamW {
+                lr: 0.01,
+                weight_decay: 0.05,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for step in 0..5 {
+            let lr = 0.01 / (1.0 + step as f64);
+            // The same random gradient for both: candle gets it as the gradient of
+            // sum(theta * G), which is exactly G.
+            let mut total: Option<Tensor> = None;
+            for (l, shape) in fast.layers.iter_mut().zip(cfg.layers()) {
+                for g in l.gw.iter_mut().chain(l.gb.iter_mut()) {
+                    *g = (rng.random::<f32>() - 0.5) * 2.0;
+                }
+                for (suffix, g, dims) in [
+                    ("weight", &l.gw, vec![l.fan_out, l.fan_in]),
+                    ("bias", &l.gb, vec![l.fan_out]),
+                ] {
+                    let name = format!("{}.{suffix}", shape.name);
+                    let i = names.iter().position(|n| *n == name).unwrap();
+                    let t = Tensor::from_slice(g, dims, &candle_core::Device::Cpu).unwrap();
+                    let term = (vars[i].as_tensor() * t).unwrap().sum_all().unwrap();
+                    total = Some(match total {
+                        None => term,
+                        Some(acc) => (acc + term).unwrap(),
+                    });
+                }
+            }
+            let store = total.unwrap().backward().unwrap();
+            opt.step(&mut fast, lr, 0.05);
+            copt.set_learning_rate(lr);
+            copt.step(&store).unwrap();
+        }
+        let got = fast.snapshot();
+        for (k, shape) in cfg.layers().iter().enumerate() {
+            for (j, suffix) in ["weight", "bias"].iter().enumerate() {
+                let name = format!("{}.{suffix}", shape.name);
+                let i = names.iter().position(|n| *n == name).unwrap();
+                let want = vars[i]
+                    .as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                let have = &got[2 * k + j];
+                assert!(
+                    have.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{name}: fused AdamW differs from candle's"
+                );
+            }
+        }
+    }
+
+    fn train_cfg(net: NetConfig) -> TrainConfig {
+        TrainConfig {
+            steps: 20,
+            seed: 5,
+            net,
+            optim: OptimConfig {
+                lr: 3e-3,
+                weight_decay: 0.01,
+                schedule: LrSchedule::Cosine,
+                warmup_steps: 3,
+                grad_clip: Some(0.5),
+                ema: Some(0.9),
+            },
+        }
+    }
+
+    fn run(
+        cfg: &TrainConfig,
+        fast: bool,
+        init: Option<&Network>,
+    ) -> Result<(Vec<f32>, Vec<HostTensor>), NnError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let batches: Vec<TrainBatch> = (0..cfg.steps)
+            .map(|_| random_batch(&cfg.net, 64, &mut rng))
+            .collect();
+        let mut next = |step: usize| Ok(batches[step - 1].clone());
+        let dev = ComputeDevice::cpu();
+        let trained = if fast {
+            train_fast(cfg, init, &dev, &mut next, &mut |_| {})?
+        } else {
+            train_reference(cfg, init, &dev, &mut next, &mut |_| {})?
+        };
+        assert_eq!(trained.net.nfe(), 0);
+        Ok((trained.losses, trained.net.host_values()?))
+    }
+
+    #[test]
+    fn training_matches_candle_and_reproduces_itself() {
+        let nets = [
+            NetConfig {
+                arch: Arch::Mlp {
+                    hidden: vec![32, 32, 32],
+                },
+                activation: Activation::Silu,
+                time: TimeFeature::Sinusoidal { dim: 8 },
+                state_dim: 2,
+                out_dim: 2,
+            },
+            NetConfig {
+                arch: Arch::ResMlp {
+                    width: 16,
+                    depth: 4,
+                },
+                activation: Activation::Silu,
+                time: TimeFeature::Log1m,
+                state_dim: 4,
+                out_dim: 2,
+            },
+            NetConfig {
+                arch: Arch::ResMlp {
+                    width: 16,
+                    depth: 2,
+                },
+                activation: Activation::Gelu,
+                time: TimeFeature::Sinusoidal { dim: 4 },
+                state_dim: 2,
+                out_dim: 2,
+            },
+            NetConfig {
+                arch: Arch::Mlp {
+                    hidden: vec![24, 24],
+                },
+                activation: Activation::Selu,
+                time: TimeFeature::Raw,
+                state_dim: 2,
+                out_dim: 2,
+            },
+        ];
+        for net in nets {
+            let cfg = train_cfg(net);
+            let (lf, wf) = run(&cfg, true, None).unwrap();
+            let (lc, wc) = run(&cfg, false, None).unwrap();
+            for (step, (a, b)) in lf.iter().zip(&lc).enumerate() {
+                assert!(
+                    ((a - b) / b).abs() < 1e-5,
+                    "{:?}: step {} loss {a} vs candle {b}",
+                    cfg.net,
+                    step + 1
+                );
+            }
+            for ((name, _, a), (_, _, b)) in wf.iter().zip(&wc) {
+                assert!(rel_err(a, b) < 1e-4, "{name}: final EMA weights");
+            }
+            let (lf2, wf2) = run(&cfg, true, None).unwrap();
+            assert_eq!(lf, lf2, "fast path is bit-reproducible");
+            assert_eq!(wf, wf2);
+        }
+    }
+
+    #[test]
+    fn divergence_names_the_step_and_last_finite_loss() {
+        let cfg = train_cfg(configs()[0].clone());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut next = |step: usize| {
+            let mut b = random_batch(&cfg.net, 8, &mut rng);
+            if step == 4 {
+                b.target[3] = f32::NAN;
+            }
+            Ok(b)
+        };
+        let mut seen = Vec::new();
+        let err = train_fast(&cfg, None, &ComputeDevice::cpu(), &mut next, &mut |p| {
+            seen.push(p.loss)
+        })
+        .unwrap_err();
+        match err {
+            NnError::Diverged {
+                step,
+                last_finite_loss,
+            } => {
+                assert_eq!(step, 4);
+                assert_eq!(last_finite_loss, seen.last().copied());
+                assert_eq!(seen.len(), 3);
+            }
+            other => panic!("expected Diverged, got {other}"),
+        }
+    }
+
+    #[test]
+    fn init_network_is_the_starting_point() {
+        let mut cfg = train_cfg(configs()[2].clone());
+        cfg.optim.ema = None;
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let init = random_net(&cfg.net, &mut rng);
+        let (lf, _) = run(&cfg, true, Some(&init)).unwrap();
+        let (lc, _) = run(&cfg, false, Some(&init)).unwrap();
+        assert!(((lf[0] - lc[0]) / lc[0]).abs() < 1e-6);
+        cfg.steps = 0;
+        let (_, w) = run(&cfg, true, Some(&init)).unwrap();
+        assert_eq!(w, init.host_values().unwrap());
+    }
+}
