@@ -9,21 +9,14 @@ fn agm_toy_short_runs_both_training_types() {
     let path = spec("agm-toy-short.toml");
     let out = s.drift(&["run", path.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let table = s.drift(&["table", path.to_str().unwrap(), "--format", "csv"]);
-    assert_eq!(table.code, 0, "{}", table.stderr);
-    let mut lines = table.stdout.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
-    let rows: Vec<Vec<String>> = lines
-        .map(|l| l.split(',').map(String::from).collect())
-        .collect();
+    let rows = s.csv_rows(&path);
     let mut seen: Vec<(String, String, String)> = rows
         .iter()
         .map(|r| {
             (
-                r[col("data")].clone(),
-                r[col("de_type")].clone(),
-                r[col("samples")].clone(),
+                r["data"].clone(),
+                r["de_type"].clone(),
+                r["samples"].clone(),
             )
         })
         .collect();
@@ -40,8 +33,8 @@ fn agm_toy_short_runs_both_training_types() {
     );
     for r in &rows {
         // The hop reuses the last evaluation: the realised NFE is exactly the budget.
-        assert_eq!(r[col("nfe_mean")].parse::<f64>().unwrap(), 10.0, "{r:?}");
-        let w2: f64 = r[col("w2_mean")].parse().unwrap();
+        assert_eq!(r["nfe_mean"].parse::<f64>().unwrap(), 10.0, "{r:?}");
+        let w2: f64 = r["w2_mean"].parse().unwrap();
         assert!(w2.is_finite() && w2 > 0.0, "{r:?}");
     }
 }

@@ -4,44 +4,20 @@
 
 use crate::util::{Scratch, spec};
 
-/// W2 per (model, nfe), read from `drift table --format csv`.
-fn w2_table(s: &Scratch) -> Vec<(String, String, f64)> {
-    let out = s.drift(&[
-        "table",
-        spec("reflow.toml").to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let mut lines = out.stdout.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
-    let (m, n, w) = (col("model"), col("nfe"), col("w2_mean"));
-    lines
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            (
-                cells[m].to_string(),
-                cells[n].to_string(),
-                cells[w].parse::<f64>().expect("number"),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn second_round_generates_in_one_step() {
     let s = Scratch::new();
     let path = spec("reflow.toml");
     let out = s.drift(&["run", path.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let table = w2_table(&s);
-    let get = |model: &str, nfe: &str| {
+    let table = s.csv_rows(&path);
+    let get = |model: &str, nfe: &str| -> f64 {
         table
             .iter()
-            .find(|(m, n, _)| m == model && n == nfe)
-            .unwrap_or_else(|| panic!("no row {model} nfe {nfe} in {table:?}"))
-            .2
+            .find(|r| r["model"] == model && r["nfe"] == nfe)
+            .unwrap_or_else(|| panic!("no row {model} nfe {nfe} in {table:?}"))["w2_mean"]
+            .parse()
+            .expect("a number")
     };
     // Measured 2026-11-29 (this spec, seed 0): rf1 nfe 1 -> 1.76, rf2 nfe 1 -> 0.44; both about
     // 0.43 at nfe 50. One-step generation of the 2-rectified flow must be at least twice as good.

@@ -59,6 +59,33 @@ impl Scratch {
         assert_eq!(out.code, 0, "drift run failed:\n{}", out.stderr);
         instances(&out.stdout)
     }
+
+    /// The spec's report as `drift table --format csv`: one map from column to cell per row.
+    pub fn csv_rows(&self, spec: &Path) -> Vec<BTreeMap<String, String>> {
+        let out = self.drift(&[
+            "table",
+            spec.to_str().expect("utf-8 path"),
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(out.code, 0, "drift table failed:\n{}", out.stderr);
+        let mut lines = out.stdout.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<String> = lines
+            .next()
+            .expect("a header line")
+            .split(',')
+            .map(String::from)
+            .collect();
+        lines
+            .map(|l| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(l.split(',').map(String::from))
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 pub fn drift_in(cwd: &Path, cache: &Path, args: &[&str]) -> Output {

@@ -293,8 +293,21 @@ fn sinkhorn_log_domain(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
     let plan: Vec<f64> = (0..b * b)
         .map(|k| ((f[k / b] + g[k % b] - cost[k]) / reg).exp())
         .collect();
+    finish_plan(plan, b, iterations, marginal_error, converged)
+}
+
+/// The result of either Sinkhorn form: the plan, or the uniform plan when it has (numerically)
+/// no mass or is not finite.
+fn finish_plan(
+    plan: Vec<f64>,
+    b: usize,
+    iterations: usize,
+    marginal_error: f64,
+    converged: bool,
+) -> SinkhornPlan {
     let mass: f64 = plan.iter().sum();
     if !mass.is_finite() || mass < MIN_PLAN_MASS || plan.iter().any(|p| !p.is_finite()) {
+        let marginal = 1.0 / b as f64;
         return SinkhornPlan {
             plan: vec![marginal * marginal; b * b],
             iterations,
@@ -364,23 +377,7 @@ fn sinkhorn_kernel_space(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
     let plan: Vec<f64> = (0..b * b)
         .map(|k| u[k / b] * kernel[k] * v[k % b])
         .collect();
-    let mass: f64 = plan.iter().sum();
-    if !mass.is_finite() || mass < MIN_PLAN_MASS || plan.iter().any(|p| !p.is_finite()) {
-        return SinkhornPlan {
-            plan: vec![marginal * marginal; b * b],
-            iterations,
-            marginal_error,
-            converged: false,
-            fallback: true,
-        };
-    }
-    SinkhornPlan {
-        plan,
-        iterations,
-        marginal_error,
-        converged,
-        fallback: false,
-    }
+    finish_plan(plan, b, iterations, marginal_error, converged)
 }
 
 /// Draws `count` flat entries of the `rows x cols` row-major non-negative `plan` with
