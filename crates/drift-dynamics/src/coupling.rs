@@ -257,11 +257,7 @@ fn sinkhorn_log_domain(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
     let mut f = vec![0.0; b];
     let mut g = vec![0.0; b];
     let mut scratch = vec![0.0; b];
-    let mut iterations = 0;
-    let mut marginal_error = f64::INFINITY;
-    let mut converged = false;
-    while iterations < SINKHORN_MAX_ITERATIONS {
-        iterations += 1;
+    let (iterations, marginal_error, converged) = iterate_until_marginal(|| {
         for i in 0..b {
             for j in 0..b {
                 scratch[j] = (g[j] - cost[i * b + j]) / reg;
@@ -274,26 +270,36 @@ fn sinkhorn_log_domain(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
             }
             g[j] = reg * (log_marginal - log_sum_exp(&scratch));
         }
-        marginal_error = (0..b)
+        (0..b)
             .map(|i| {
                 let row_mass: f64 = (0..b)
                     .map(|j| ((f[i] + g[j] - cost[i * b + j]) / reg).exp())
                     .sum();
                 (row_mass - marginal).abs()
             })
-            .sum();
-        if !marginal_error.is_finite() {
-            break;
-        }
-        if marginal_error < SINKHORN_TOLERANCE {
-            converged = true;
-            break;
-        }
-    }
+            .sum()
+    });
     let plan: Vec<f64> = (0..b * b)
         .map(|k| ((f[k / b] + g[k % b] - cost[k]) / reg).exp())
         .collect();
     finish_plan(plan, b, iterations, marginal_error, converged)
+}
+
+/// Runs `sweep` (one Sinkhorn update returning the L1 row-marginal error) until the error is
+/// below [`SINKHORN_TOLERANCE`], becomes non-finite, or [`SINKHORN_MAX_ITERATIONS`] sweeps have
+/// run: the stopping rule both Sinkhorn forms share. Returns (sweeps, last error, converged).
+fn iterate_until_marginal(mut sweep: impl FnMut() -> f64) -> (usize, f64, bool) {
+    let mut marginal_error = f64::INFINITY;
+    for iterations in 1..=SINKHORN_MAX_ITERATIONS {
+        marginal_error = sweep();
+        if !marginal_error.is_finite() {
+            return (iterations, marginal_error, false);
+        }
+        if marginal_error < SINKHORN_TOLERANCE {
+            return (iterations, marginal_error, true);
+        }
+    }
+    (SINKHORN_MAX_ITERATIONS, marginal_error, false)
 }
 
 /// The result of either Sinkhorn form: the plan, or the uniform plan when it has (numerically)
@@ -338,11 +344,7 @@ fn sinkhorn_kernel_space(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
     let mut v = vec![1.0; b];
     let mut kv = vec![0.0; b];
     let mut ktu = vec![0.0; b];
-    let mut iterations = 0;
-    let mut marginal_error = f64::INFINITY;
-    let mut converged = false;
-    while iterations < SINKHORN_MAX_ITERATIONS {
-        iterations += 1;
+    let (iterations, marginal_error, converged) = iterate_until_marginal(|| {
         for i in 0..b {
             let row = &kernel[i * b..(i + 1) * b];
             kv[i] = row.iter().zip(&v).map(|(k, v)| k * v).sum();
@@ -359,21 +361,14 @@ fn sinkhorn_kernel_space(cost: &[f64], b: usize, reg: f64) -> SinkhornPlan {
             v[j] = marginal / ktu[j];
         }
         // Row masses of diag(u) K diag(v).
-        marginal_error = (0..b)
+        (0..b)
             .map(|i| {
                 let row = &kernel[i * b..(i + 1) * b];
                 let mass: f64 = row.iter().zip(&v).map(|(k, v)| k * v).sum::<f64>() * u[i];
                 (mass - marginal).abs()
             })
-            .sum();
-        if !marginal_error.is_finite() {
-            break;
-        }
-        if marginal_error < SINKHORN_TOLERANCE {
-            converged = true;
-            break;
-        }
-    }
+            .sum()
+    });
     let plan: Vec<f64> = (0..b * b)
         .map(|k| u[k / b] * kernel[k] * v[k % b])
         .collect();

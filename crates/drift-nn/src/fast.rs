@@ -910,10 +910,7 @@ pub(crate) fn train_fast(
             cfg.optim.lr_at(step - 1, cfg.steps),
             cfg.optim.weight_decay,
         );
-        if let (Some(ema), Some(decay)) = (&mut ema, cfg.optim.ema) {
-            // torch_ema counts updates from 1: the first uses min(decay, 2 / 11).
-            let k = step as f64;
-            let d = decay.min((1.0 + k) / (10.0 + k));
+        if let (Some(ema), Some(d)) = (&mut ema, cfg.optim.ema_decay_at(step)) {
             let (d, c) = (d as f32, (1.0 - d) as f32);
             for (avg, (p, _)) in ema.iter_mut().zip(net.params_mut()) {
                 pulp::Arch::new().dispatch(EmaKernel {

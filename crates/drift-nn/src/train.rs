@@ -85,6 +85,13 @@ impl OptimConfig {
         Ok(())
     }
 
+    /// The EMA decay of update `step` (1-based, as torch_ema counts): `min(decay, (1 + step) /
+    /// (10 + step))`, so the first update uses at most 2 / 11. `None` when EMA is off.
+    pub fn ema_decay_at(&self, step: usize) -> Option<f64> {
+        let k = step as f64;
+        self.ema.map(|decay| decay.min((1.0 + k) / (10.0 + k)))
+    }
+
     /// The learning rate of step `k` (0-based) of `steps`.
     pub fn lr_at(&self, k: usize, steps: usize) -> f64 {
         let base = match self.schedule {
@@ -149,7 +156,7 @@ pub fn train(
     if crate::fast::supported(&cfg.net, device) {
         crate::fast::train_fast(cfg, init, device, next_batch, on_step)
     } else {
-        train_candle(cfg, init, device, next_batch, on_step)
+        train_reference(cfg, init, device, next_batch, on_step)
     }
 }
 
@@ -157,16 +164,6 @@ pub fn train(
 /// path is checked against, kept public for benchmarks and cross-checks.
 #[doc(hidden)]
 pub fn train_reference(
-    cfg: &TrainConfig,
-    init: Option<&Network>,
-    device: &ComputeDevice,
-    next_batch: &mut dyn FnMut(usize) -> Result<TrainBatch, NnError>,
-    on_step: &mut dyn FnMut(TrainProgress),
-) -> Result<Trained, NnError> {
-    train_candle(cfg, init, device, next_batch, on_step)
-}
-
-fn train_candle(
     cfg: &TrainConfig,
     init: Option<&Network>,
     device: &ComputeDevice,
@@ -242,10 +239,7 @@ fn train_candle(
             }
         }
         opt.step(&grads)?;
-        if let (Some(ema), Some(decay)) = (&ema, cfg.optim.ema) {
-            // torch_ema counts updates from 1: the first uses min(decay, 2 / 11).
-            let k = step as f64;
-            let d = decay.min((1.0 + k) / (10.0 + k));
+        if let (Some(ema), Some(d)) = (&ema, cfg.optim.ema_decay_at(step)) {
             for (avg, v) in ema.iter().zip(&vars) {
                 let next = ((avg.as_tensor() * d)? + (v.as_tensor() * (1.0 - d))?)?;
                 avg.set(&next)?;
