@@ -106,6 +106,7 @@ pub fn run(
     cache_dir: &Path,
     args: &SpecArgs,
     jobs: usize,
+    threads: usize,
     force: &[String],
     keep_going: bool,
     json: bool,
@@ -131,6 +132,7 @@ pub fn run(
         let options = RunOptions {
             force: forced,
             jobs,
+            threads,
             keep_going,
         };
         let records = drift_exec::run(&loaded.plan, &cache, &executor, &reporter, &options);
@@ -138,12 +140,11 @@ pub fn run(
         let count = |s: State| records.iter().filter(|r| r.state == s).count();
         let (failed, skipped) = (count(State::Failed), count(State::Skipped));
         errln!(
-            "{} instances: {} executed, {} cached, {failed} failed, {skipped} skipped in {:.1} s ({jobs} jobs x {} threads, {})",
+            "{} instances: {} executed, {} cached, {failed} failed, {skipped} skipped in {:.1} s ({jobs} jobs x {threads} threads, {})",
             records.len(),
             count(State::Executed),
             count(State::Cached),
             started.elapsed().as_secs_f64(),
-            std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "?".into()),
             loaded.device.label(),
         );
         for r in records.iter().filter(|r| r.state == State::Failed) {

@@ -172,8 +172,8 @@ fn main() -> ExitCode {
             json,
         } => {
             let (jobs, threads) = commands::parallelism(jobs, threads);
-            set_compute_threads(threads);
-            commands::run(&cli.cache, &spec, jobs, &force, keep_going, json)
+            let threads = set_compute_threads(threads);
+            commands::run(&cli.cache, &spec, jobs, threads, &force, keep_going, json)
         }
         Command::Status { spec, json } => commands::status(&cli.cache, &spec, json),
         Command::Check { spec } => commands::check(&spec),
@@ -205,13 +205,19 @@ fn main() -> ExitCode {
 }
 
 /// candle reads `RAYON_NUM_THREADS` on every matrix product and rayon when its pool starts, so
-/// the thread count per instance is decided here, once, before any thread exists.
+/// the thread count per instance is decided here, once, before any thread exists. Returns the
+/// count in force: the user's `RAYON_NUM_THREADS` when set, else `threads`.
 #[allow(unsafe_code)]
-fn set_compute_threads(threads: usize) {
-    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
-        return; // the user's explicit choice wins
+fn set_compute_threads(threads: usize) -> usize {
+    if let Some(user) = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return user; // the user's explicit choice wins
     }
     // SAFETY: called at the start of `main`, before this process starts any thread, so no other
     // thread can read the environment concurrently.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    threads
 }

@@ -213,6 +213,10 @@ pub struct RunOptions {
     pub force: Vec<NodeIndex>,
     /// Concurrent instances.
     pub jobs: usize,
+    /// Compute threads of each concurrent instance: every worker runs its instances inside its
+    /// own rayon pool of this many threads, so concurrent instances never queue for one
+    /// shared pool.
+    pub threads: usize,
     /// Keep starting independent instances after a failure.
     pub keep_going: bool,
 }
@@ -259,27 +263,37 @@ pub fn run(
             let outputs = Arc::clone(&outputs);
             let forced = &forced;
             scope.spawn(move || {
-                while let Some(ix) = shared.next() {
-                    let inputs: Vec<Manifest> = {
-                        let outs = outputs.lock().expect("outputs lock");
-                        plan.get(ix)
-                            .inputs
-                            .iter()
-                            .map(|i| outs[i.node.index()].clone().expect("inputs are done"))
-                            .collect()
-                    };
-                    let (record, manifest) = run_one(
-                        plan,
-                        cache,
-                        executor,
-                        progress,
-                        ix,
-                        inputs,
-                        forced[ix.index()],
-                    );
-                    if done_tx.send((ix, record, manifest)).is_err() {
-                        break;
+                let work = || {
+                    while let Some(ix) = shared.next() {
+                        let inputs: Vec<Manifest> = {
+                            let outs = outputs.lock().expect("outputs lock");
+                            plan.get(ix)
+                                .inputs
+                                .iter()
+                                .map(|i| outs[i.node.index()].clone().expect("inputs are done"))
+                                .collect()
+                        };
+                        let (record, manifest) = run_one(
+                            plan,
+                            cache,
+                            executor,
+                            progress,
+                            ix,
+                            inputs,
+                            forced[ix.index()],
+                        );
+                        if done_tx.send((ix, record, manifest)).is_err() {
+                            break;
+                        }
                     }
+                };
+                match rayon::ThreadPoolBuilder::new()
+                    .num_threads(options.threads.max(1))
+                    .build()
+                {
+                    Ok(pool) => pool.install(work),
+                    // Without a pool of its own the worker still runs, on the global one.
+                    Err(_) => work(),
                 }
             });
         }

@@ -75,6 +75,7 @@ fn run(name: &str, jobs: usize, keep_going: bool) -> (Vec<drift_exec::Record>, V
     let options = RunOptions {
         force: Vec::new(),
         jobs,
+        threads: 1,
         keep_going,
     };
     let records = drift_exec::run(&plan, &cache, &fake, &NoProgress, &options);

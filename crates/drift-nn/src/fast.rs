@@ -3,25 +3,27 @@
 //! [`Activation`], used by [`crate::train`] on the CPU instead of candle autograd.
 //!
 //! Parameters, moments and activations live in host `f32` buffers. Matrix products go through
-//! candle's CPU gemm on raw storage ([`BackendStorage::matmul`] with strided layouts, so no
-//! transpose or concatenation is ever materialised and no autograd graph is built); everything
+//! the gemm kernel candle's CPU matmul uses, on strided views ([`crate::host_gemm`]: no
+//! transpose or concatenation is ever materialised, no autograd graph is built); everything
 //! else (bias, residual, time-feature columns, activations and their derivatives, loss, AdamW)
-//! is plain Rust, single-threaded, in a fixed order, vectorised through `pulp`'s run-time
-//! dispatch without FMA contraction. gemm runs on candle's CPU thread count
-//! (`RAYON_NUM_THREADS`) and splits only output tiles, so a run is bit-reproducible, and the
-//! same bits at 1 and 2 threads (the train_bench example's loss hashes agree). The AdamW
-//! update repeats candle's `AdamW::step` operation by operation in `f32` (bit-identical for the
-//! same gradients); gradients agree with candle autograd to rounding (checked in the tests
-//! below to 1e-5 relative).
+//! is plain Rust in a fixed order, vectorised through `pulp`'s run-time dispatch without FMA
+//! contraction.
+//!
+//! Threads: a batch is cut into chunks of [`CHUNK_ROWS`] rows fixed by the batch size alone;
+//! each chunk's forward and backward pass runs single-threaded, chunks run in parallel on the
+//! current rayon pool, and their gradients are added in chunk order. So a run is
+//! bit-reproducible and gives the same bits at any thread count (tested below with 1 and 3
+//! threads). The AdamW update repeats candle's `AdamW::step` operation by operation in `f32`
+//! (bit-identical for the same gradients); gradients agree with candle autograd to rounding
+//! (checked below to 1e-5 relative).
 //!
 //! Layout: the weights keep the network's layout (`fan_out x fan_in`, row-major); a residual
 //! block's weight is `[W_h | W_t]` (state columns, then time-feature columns), multiplied as
 //! `h W_h^T` through a strided view plus a small explicit loop for `t W_t^T`.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Layout, Shape};
 use drift_dynamics::TrainBatch;
 
+use crate::host_gemm::{View, matmul_into};
 use crate::net::HostTensor;
 use crate::train::{TrainConfig, TrainProgress, Trained, check_batch};
 use crate::{Activation, Arch, ComputeDevice, NetConfig, Network, NnError};
@@ -33,80 +35,6 @@ const SELU_SCALE: f32 = 1.050_701;
 /// Whether [`train_fast`] handles this configuration on this device.
 pub(crate) fn supported(_cfg: &NetConfig, device: &ComputeDevice) -> bool {
     device.class() == "cpu"
-}
-
-/// A strided matrix view: element (i, j) lies at `offset + i * rs + j * cs`.
-#[derive(Debug, Clone, Copy)]
-struct View {
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-    offset: usize,
-}
-
-impl View {
-    fn rowmajor(rows: usize, cols: usize) -> Self {
-        View {
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-            offset: 0,
-        }
-    }
-
-    /// The first `cols` columns of a row-major matrix whose rows are `stride` wide.
-    fn leading(rows: usize, cols: usize, stride: usize) -> Self {
-        View {
-            rows,
-            cols,
-            rs: stride,
-            cs: 1,
-            offset: 0,
-        }
-    }
-
-    fn t(self) -> Self {
-        View {
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-            offset: self.offset,
-        }
-    }
-
-    fn layout(self) -> Layout {
-        Layout::new(
-            Shape::from((self.rows, self.cols)),
-            vec![self.rs, self.cs],
-            self.offset,
-        )
-    }
-}
-
-/// A host `f32` matrix in candle CPU storage (so gemm can read it in place).
-struct Mat(CpuStorage);
-
-impl Mat {
-    fn new(v: Vec<f32>) -> Self {
-        Mat(CpuStorage::F32(v))
-    }
-
-    fn data(&self) -> &[f32] {
-        match &self.0 {
-            CpuStorage::F32(v) => v,
-            _ => unreachable!("fast-path matrices are always f32"),
-        }
-    }
-
-    fn data_mut(&mut self) -> &mut [f32] {
-        match &mut self.0 {
-            CpuStorage::F32(v) => v,
-            _ => unreachable!("fast-path matrices are always f32"),
-        }
-    }
 }
 
 /// An element-wise kernel run through [`pulp::Arch::dispatch`]: `with_simd` is instantiated
@@ -158,21 +86,6 @@ simd_kernel! {
         for (a, p) in avg.iter_mut().zip(p) {
             *a = *a * d + *p * c;
         }
-    }
-}
-
-/// `a (m x k) * b (k x n)` as a new row-major `m x n` buffer.
-fn matmul(a: &Mat, av: View, b: &Mat, bv: View) -> Result<Vec<f32>, NnError> {
-    debug_assert_eq!(av.cols, bv.rows);
-    let out = a.0.matmul(
-        &b.0,
-        (1, av.rows, bv.cols, av.cols),
-        &av.layout(),
-        &bv.layout(),
-    )?;
-    match out {
-        CpuStorage::F32(v) => Ok(v),
-        _ => Err(NnError::Internal("gemm returned a non-f32 buffer".into())),
     }
 }
 
@@ -251,11 +164,18 @@ fn activate_scalar(act: Activation, z: &mut [f32], d: &mut [f32]) {
     }
 }
 
-/// One linear layer: weight `fan_out x fan_in` (row-major), bias, and their gradients.
+/// Rows per chunk of a training batch. The batch is cut into chunks of this many rows (the
+/// last one shorter) whatever the thread count; each chunk's forward and backward pass runs on
+/// one thread, and the chunk gradients are added in chunk order. So the partition, and with it
+/// every bit of the result, depends on the batch size alone, while the chunks spread over as
+/// many threads as the current rayon pool has.
+const CHUNK_ROWS: usize = 128;
+
+/// One linear layer: weight `fan_out x fan_in` (row-major), bias, and the batch gradients.
 struct Layer {
     fan_in: usize,
     fan_out: usize,
-    w: Mat,
+    w: Vec<f32>,
     b: Vec<f32>,
     gw: Vec<f32>,
     gb: Vec<f32>,
@@ -272,36 +192,64 @@ pub(crate) struct FastNet {
     cfg: NetConfig,
     /// In forward order (the order of [`NetConfig::layers`]).
     layers: Vec<Layer>,
-    /// The last pass's layer inputs and activation derivatives, kept so that the next pass
-    /// overwrites them slot by slot instead of freeing and re-faulting megabytes every step.
-    cache: Cache,
+    /// For each residual block, its time-feature weight columns transposed (`e x width`),
+    /// refreshed from the weights at the start of every pass.
+    time_cols: Vec<Vec<f32>>,
+    /// One workspace per chunk, kept across steps so that every pass overwrites buffers
+    /// instead of freeing and re-faulting megabytes.
+    chunks: Vec<ChunkWork>,
 }
 
+/// What one chunk's pass reads: its rows of the batch, and the batch-wide loss scale.
+#[derive(Clone, Copy)]
+struct ChunkInput<'a> {
+    state: &'a [f32],
+    feature: &'a [f32],
+    target: &'a [f32],
+    weight: &'a [f32],
+    rows: usize,
+    /// `2 / (batch rows x out_dim)`: the loss is a mean over the whole batch.
+    scale: f32,
+}
+
+/// The buffers of one chunk's pass.
 #[derive(Default)]
-struct Cache {
-    acts: Vec<Mat>,
+struct ChunkWork {
+    /// Slot i: the input of the i-th linear map (slot 0 the network input).
+    acts: Vec<Vec<f32>>,
+    /// Activation derivatives, one slot per activated layer.
     derivs: Vec<Vec<f32>>,
+    /// The chunk's prediction.
+    pred: Vec<f32>,
+    /// Gradient with respect to the current layer's output, and the next one's.
+    delta: Vec<f32>,
+    delta_next: Vec<f32>,
+    /// Scratch for a residual block's state-column gradient and time-column sums.
+    block_w: Vec<f32>,
+    block_t: Vec<f32>,
+    /// The chunk's parameter gradients, `(weight, bias)` per layer in forward order.
+    grads: Vec<(Vec<f32>, Vec<f32>)>,
+    /// The chunk's sum over rows of `weight[row] * sum_j (pred - target)^2`.
+    loss_sum: f64,
 }
 
-impl Cache {
-    /// Stores `m` in slot `i`, dropping what the previous pass left there.
-    fn put(&mut self, i: usize, m: Mat) {
-        if i < self.acts.len() {
-            self.acts[i] = m;
-        } else {
-            self.acts.push(m);
+impl ChunkWork {
+    /// Sizes the slot vectors for `layers` linear layers (buffer contents unspecified).
+    fn prepare(&mut self, layers: &[Layer]) {
+        self.acts.resize_with(layers.len(), Vec::new);
+        self.derivs.resize_with(layers.len(), Vec::new);
+        self.grads.resize_with(layers.len(), Default::default);
+        for (g, l) in self.grads.iter_mut().zip(layers) {
+            g.0.resize(l.w.len(), 0.0);
+            g.1.resize(l.b.len(), 0.0);
         }
     }
+}
 
-    /// The derivative buffer of slot `i`, `len` long (contents unspecified).
-    fn deriv(&mut self, i: usize, len: usize) -> &mut [f32] {
-        while self.derivs.len() <= i {
-            self.derivs.push(Vec::new());
-        }
-        let d = &mut self.derivs[i];
-        d.resize(len, 0.0);
-        d
-    }
+/// `deriv` resized to `len` (contents unspecified).
+fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buf.resize(len, 0.0);
+    buf
 }
 
 simd_kernel! {
@@ -455,14 +403,19 @@ impl FastNet {
                 fan_out: l.fan_out,
                 gw: vec![0.0; w.len()],
                 gb: vec![0.0; b.len()],
-                w: Mat::new(w),
+                w,
                 b,
             });
         }
+        let blocks = match cfg.arch {
+            Arch::ResMlp { depth, .. } => depth,
+            Arch::Mlp { .. } => 0,
+        };
         Ok(FastNet {
             cfg,
             layers,
-            cache: Cache::default(),
+            time_cols: vec![Vec::new(); blocks],
+            chunks: Vec::new(),
         })
     }
 
@@ -488,7 +441,7 @@ impl FastNet {
     fn snapshot(&self) -> Vec<Vec<f32>> {
         self.layers
             .iter()
-            .flat_map(|l| [l.w.data().to_vec(), l.b.clone()])
+            .flat_map(|l| [l.w.clone(), l.b.clone()])
             .collect()
     }
 
@@ -496,36 +449,22 @@ impl FastNet {
     fn params_mut(&mut self) -> impl Iterator<Item = (&mut [f32], &mut [f32])> {
         self.layers.iter_mut().flat_map(|l| {
             [
-                (l.w.data_mut(), l.gw.as_mut_slice()),
+                (l.w.as_mut_slice(), l.gw.as_mut_slice()),
                 (l.b.as_mut_slice(), l.gb.as_mut_slice()),
             ]
         })
     }
 
-    /// The network input `[state, feature(t)]`, rows x (state_dim + e).
-    fn input(&self, state: &[f32], feature: &[f32], rows: usize) -> Mat {
-        let (sd, e) = (self.cfg.state_dim, self.cfg.time.dim());
-        let mut x = Vec::with_capacity(rows * (sd + e));
-        for (s, f) in state.chunks_exact(sd).zip(feature.chunks_exact(e)) {
-            x.extend_from_slice(s);
-            x.extend_from_slice(f);
-        }
-        Mat::new(x)
-    }
-
-    /// The forward pass without gradients (for tests and evaluation), rows x out_dim.
+    /// The forward pass without gradients (for tests), rows x out_dim.
     #[cfg(test)]
-    fn forward(
-        &mut self,
-        state: &[f32],
-        feature: &[f32],
-        rows: usize,
-    ) -> Result<Vec<f32>, NnError> {
+    fn forward(&mut self, state: &[f32], feature: &[f32], rows: usize) -> Vec<f32> {
         let target = vec![0.0; rows * self.cfg.out_dim];
         let weight = vec![1.0; rows];
-        let mut pred = Vec::new();
-        self.loss_and_grads_inner(state, feature, &target, &weight, rows, Some(&mut pred))?;
-        Ok(pred)
+        self.pass(state, feature, &target, &weight, rows, false);
+        self.chunks[..rows.div_ceil(CHUNK_ROWS)]
+            .iter()
+            .flat_map(|c| c.pred.iter().copied())
+            .collect()
     }
 
     /// The weighted MSE loss `mean over rows and columns of weight[row] * (pred - target)^2`
@@ -537,248 +476,351 @@ impl FastNet {
         target: &[f32],
         weight: &[f32],
         rows: usize,
-    ) -> Result<f32, NnError> {
-        self.loss_and_grads_inner(state, feature, target, weight, rows, None)
+    ) -> f32 {
+        self.pass(state, feature, target, weight, rows, true)
     }
 
-    fn loss_and_grads_inner(
+    /// Runs every chunk's pass, in parallel when the current rayon pool has more than one
+    /// thread, and with `backward` adds the chunk gradients into the layers in chunk order.
+    /// Returns the batch loss.
+    fn pass(
         &mut self,
         state: &[f32],
         feature: &[f32],
         target: &[f32],
         weight: &[f32],
         rows: usize,
-        pred_out: Option<&mut Vec<f32>>,
-    ) -> Result<f32, NnError> {
-        let x0 = self.input(state, feature, rows);
-        match self.cfg.arch {
-            Arch::Mlp { .. } => self.mlp(x0, target, weight, rows, pred_out),
-            Arch::ResMlp { width, .. } => {
-                self.res_mlp(x0, feature, width, target, weight, rows, pred_out)
+        backward: bool,
+    ) -> f32 {
+        use rayon::prelude::*;
+        let (sd, e, od) = (self.cfg.state_dim, self.cfg.time.dim(), self.cfg.out_dim);
+        let n_chunks = rows.div_ceil(CHUNK_ROWS);
+        if self.chunks.len() < n_chunks {
+            self.chunks.resize_with(n_chunks, ChunkWork::default);
+        }
+        self.refresh_time_cols();
+        let scale = 2.0 / (rows * od) as f32;
+        let (cfg, layers, time_cols) = (&self.cfg, &self.layers, &self.time_cols);
+        let run = |(c, work): (usize, &mut ChunkWork)| {
+            let (r0, r1) = (c * CHUNK_ROWS, ((c + 1) * CHUNK_ROWS).min(rows));
+            let input = ChunkInput {
+                state: &state[r0 * sd..r1 * sd],
+                feature: &feature[r0 * e..r1 * e],
+                target: &target[r0 * od..r1 * od],
+                weight: &weight[r0..r1],
+                rows: r1 - r0,
+                scale,
+            };
+            work.prepare(layers);
+            chunk_pass(cfg, layers, time_cols, work, input, backward);
+        };
+        let works = &mut self.chunks[..n_chunks];
+        if n_chunks > 1 && rayon::current_num_threads() > 1 {
+            works.par_iter_mut().enumerate().for_each(run);
+        } else {
+            works.iter_mut().enumerate().for_each(run);
+        }
+        let works = &self.chunks[..n_chunks];
+        if backward {
+            for (k, layer) in self.layers.iter_mut().enumerate() {
+                layer.gw.fill(0.0);
+                layer.gb.fill(0.0);
+                for work in works {
+                    add_in_place(&mut layer.gw, &work.grads[k].0);
+                    add_in_place(&mut layer.gb, &work.grads[k].1);
+                }
             }
         }
+        let total = works.iter().fold(0f64, |acc, w| acc + w.loss_sum);
+        (total / (rows * od) as f64) as f32
     }
 
-    /// Loss value and its gradient with respect to the prediction.
-    fn loss(pred: &[f32], target: &[f32], weight: &[f32], od: usize) -> (f32, Vec<f32>) {
-        let n = pred.len();
-        let scale = 2.0 / n as f32;
-        let mut total = 0f64;
-        let mut grad = vec![0f32; n];
-        for (((g, p), t), w) in grad
-            .chunks_exact_mut(od)
-            .zip(pred.chunks_exact(od))
-            .zip(target.chunks_exact(od))
-            .zip(weight)
-        {
-            let mut row = 0f64;
-            for ((g, p), t) in g.iter_mut().zip(p).zip(t) {
-                let diff = p - t;
-                row += f64::from(diff * diff);
-                *g = scale * w * diff;
-            }
-            total += f64::from(*w) * row;
-        }
-        ((total / n as f64) as f32, grad)
-    }
-
-    fn mlp(
-        &mut self,
-        x0: Mat,
-        target: &[f32],
-        weight: &[f32],
-        rows: usize,
-        pred_out: Option<&mut Vec<f32>>,
-    ) -> Result<f32, NnError> {
-        let act = self.cfg.activation;
-        let count = self.layers.len();
-        // Slot l of the cache: the input of layer l and (l >= 1) the activation derivative
-        // at that input's pre-activation.
-        let cache = &mut self.cache;
-        cache.put(0, x0);
-        let mut pred = Vec::new();
-        for (l, layer) in self.layers.iter().enumerate() {
-            let a = &cache.acts[l];
-            let mut z = matmul(
-                a,
-                View::rowmajor(rows, layer.fan_in),
-                &layer.w,
-                layer.weight_view().t(),
-            )?;
-            add_bias(&mut z, &layer.b);
-            if l + 1 < count {
-                activate(act, &mut z, cache.deriv(l + 1, rows * layer.fan_out));
-                cache.put(l + 1, Mat::new(z));
-            } else {
-                pred = z;
-            }
-        }
-        let (loss, g) = Self::loss(&pred, target, weight, self.cfg.out_dim);
-        if let Some(out) = pred_out {
-            *out = pred;
-            return Ok(loss);
-        }
-        let mut dz = Mat::new(g);
-        for l in (0..count).rev() {
-            let layer = &mut self.layers[l];
-            let a = &cache.acts[l];
-            layer.gw = matmul(
-                &dz,
-                View::rowmajor(rows, layer.fan_out).t(),
-                a,
-                View::rowmajor(rows, layer.fan_in),
-            )?;
-            column_sums(dz.data(), &mut layer.gb);
-            if l > 0 {
-                let mut da = matmul(
-                    &dz,
-                    View::rowmajor(rows, layer.fan_out),
-                    &layer.w,
-                    layer.weight_view(),
-                )?;
-                mul_in_place(&mut da, &cache.derivs[l]);
-                dz = Mat::new(da);
-            }
-        }
-        Ok(loss)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn res_mlp(
-        &mut self,
-        x0: Mat,
-        feature: &[f32],
-        width: usize,
-        target: &[f32],
-        weight: &[f32],
-        rows: usize,
-        pred_out: Option<&mut Vec<f32>>,
-    ) -> Result<f32, NnError> {
-        let act = self.cfg.activation;
+    /// Copies each residual block's time-feature weight columns, transposed, into
+    /// `time_cols` (`wt[q][j] = W[j][width + q]`).
+    fn refresh_time_cols(&mut self) {
+        let Arch::ResMlp { width: w, .. } = self.cfg.arch else {
+            return;
+        };
         let e = self.cfg.time.dim();
-        let w = width;
-        let count = self.layers.len();
-        let (input, rest) = self.layers.split_first_mut().expect("input layer");
-        let (output, blocks) = rest.split_last_mut().expect("output layer");
-        debug_assert_eq!(count, blocks.len() + 2);
-
-        // Cache slots: acts[0] = x0, acts[1 + i] = the input of block i (acts[1 + depth] the
-        // input of the output layer); derivs[i] = the activation derivative of block i.
-        let depth = blocks.len();
-        let cache = &mut self.cache;
-        cache.put(0, x0);
-        let mut h0 = matmul(
-            &cache.acts[0],
-            View::rowmajor(rows, input.fan_in),
-            &input.w,
-            input.weight_view().t(),
-        )?;
-        add_bias(&mut h0, &input.b);
-        cache.put(1, Mat::new(h0));
-        let mut wt = vec![0f32; e * w];
-        for (i, block) in blocks.iter().enumerate() {
-            let fan_in = block.fan_in;
-            let h = &cache.acts[1 + i];
-            let mut z = matmul(
-                h,
-                View::rowmajor(rows, w),
-                &block.w,
-                View::leading(w, w, fan_in).t(),
-            )?;
-            // wt[q][j] = W[j][w + q]: the time-feature columns, transposed.
-            let bw = block.w.data();
+        let blocks = &self.layers[1..self.layers.len() - 1];
+        for (wt, block) in self.time_cols.iter_mut().zip(blocks) {
+            wt.resize(e * w, 0.0);
             for q in 0..e {
                 for j in 0..w {
-                    wt[q * w + j] = bw[j * fan_in + w + q];
+                    wt[q * w + j] = block.w[j * block.fan_in + w + q];
                 }
             }
-            pulp::Arch::new().dispatch(BlockInKernel {
-                z: &mut z,
-                h: h.data(),
-                feature,
-                wt: &wt,
-                bias: &block.b,
-                w,
-                e,
-                _life: std::marker::PhantomData,
-            });
-            activate(act, &mut z, cache.deriv(i, rows * w));
-            cache.put(2 + i, Mat::new(z));
         }
-        let h = &cache.acts[1 + depth];
-        let mut pred = matmul(
-            h,
-            View::rowmajor(rows, w),
-            &output.w,
-            output.weight_view().t(),
-        )?;
-        add_bias(&mut pred, &output.b);
-        let (loss, g) = Self::loss(&pred, target, weight, self.cfg.out_dim);
-        if let Some(out) = pred_out {
-            *out = pred;
-            return Ok(loss);
-        }
-
-        let g = Mat::new(g);
-        output.gw = matmul(
-            &g,
-            View::rowmajor(rows, output.fan_out).t(),
-            h,
-            View::rowmajor(rows, w),
-        )?;
-        column_sums(g.data(), &mut output.gb);
-        let mut dh = matmul(
-            &g,
-            View::rowmajor(rows, output.fan_out),
-            &output.w,
-            output.weight_view(),
-        )?;
-        let mut acc = vec![0f32; e * w];
-        for (i, block) in blocks.iter_mut().enumerate().rev() {
-            let fan_in = block.fan_in;
-            mul_in_place(&mut dh, &cache.derivs[i]);
-            let dz = Mat::new(dh);
-            let gh = matmul(
-                &dz,
-                View::rowmajor(rows, w).t(),
-                &cache.acts[1 + i],
-                View::rowmajor(rows, w),
-            )?;
-            // Time-feature columns and bias: sums over rows, in row order.
-            pulp::Arch::new().dispatch(BlockGradKernel {
-                dz: dz.data(),
-                feature,
-                gb: &mut block.gb,
-                acc: &mut acc,
-                w,
-                e,
-                _life: std::marker::PhantomData,
-            });
-            for (j, grow) in block.gw.chunks_exact_mut(fan_in).enumerate() {
-                grow[..w].copy_from_slice(&gh[j * w..(j + 1) * w]);
-                for q in 0..e {
-                    grow[w + q] = acc[q * w + j];
-                }
-            }
-            let mut next = matmul(
-                &dz,
-                View::rowmajor(rows, w),
-                &block.w,
-                View::leading(w, w, fan_in),
-            )?;
-            add_in_place(&mut next, dz.data());
-            dh = next;
-        }
-        let dh = Mat::new(dh);
-        input.gw = matmul(
-            &dh,
-            View::rowmajor(rows, w).t(),
-            &cache.acts[0],
-            View::rowmajor(rows, input.fan_in),
-        )?;
-        column_sums(dh.data(), &mut input.gb);
-        Ok(loss)
     }
+}
+
+/// One chunk's forward pass, loss and (with `backward`) its gradients into `work.grads`.
+fn chunk_pass(
+    cfg: &NetConfig,
+    layers: &[Layer],
+    time_cols: &[Vec<f32>],
+    work: &mut ChunkWork,
+    input: ChunkInput,
+    backward: bool,
+) {
+    let x0 = &mut work.acts[0];
+    x0.clear();
+    for (s, f) in input
+        .state
+        .chunks_exact(cfg.state_dim)
+        .zip(input.feature.chunks_exact(cfg.time.dim()))
+    {
+        x0.extend_from_slice(s);
+        x0.extend_from_slice(f);
+    }
+    match cfg.arch {
+        Arch::Mlp { .. } => mlp_pass(cfg.activation, layers, work, input, backward),
+        Arch::ResMlp { width, .. } => res_mlp_pass(
+            cfg.activation,
+            cfg.time.dim(),
+            width,
+            layers,
+            time_cols,
+            work,
+            input,
+            backward,
+        ),
+    }
+}
+
+/// The chunk's weighted squared error `sum_row weight[row] * sum_j (pred - target)^2` (in
+/// `f64`), writing the loss gradient with respect to the prediction into `grad`.
+fn loss_grad(pred: &[f32], input: &ChunkInput, od: usize, grad: &mut Vec<f32>) -> f64 {
+    grad.resize(pred.len(), 0.0);
+    let mut total = 0f64;
+    for (((g, p), t), w) in grad
+        .chunks_exact_mut(od)
+        .zip(pred.chunks_exact(od))
+        .zip(input.target.chunks_exact(od))
+        .zip(input.weight)
+    {
+        let mut row = 0f64;
+        for ((g, p), t) in g.iter_mut().zip(p).zip(t) {
+            let diff = p - t;
+            row += f64::from(diff * diff);
+            *g = input.scale * w * diff;
+        }
+        total += f64::from(*w) * row;
+    }
+    total
+}
+
+fn mlp_pass(
+    act: Activation,
+    layers: &[Layer],
+    work: &mut ChunkWork,
+    input: ChunkInput,
+    backward: bool,
+) {
+    let rows = input.rows;
+    let count = layers.len();
+    let od = layers[count - 1].fan_out;
+    let ChunkWork {
+        acts,
+        derivs,
+        pred,
+        delta,
+        delta_next,
+        grads,
+        loss_sum,
+        ..
+    } = work;
+    // acts[l] is the input of layer l; derivs[l] (l >= 1) the activation derivative there.
+    for (l, layer) in layers.iter().enumerate() {
+        let (done, next) = acts.split_at_mut(l + 1);
+        let z = if l + 1 < count {
+            &mut next[0]
+        } else {
+            &mut *pred
+        };
+        matmul_into(
+            z,
+            &done[l],
+            View::rowmajor(rows, layer.fan_in),
+            &layer.w,
+            layer.weight_view().t(),
+        );
+        add_bias(z, &layer.b);
+        if l + 1 < count {
+            activate(act, z, sized(&mut derivs[l + 1], rows * layer.fan_out));
+        }
+    }
+    *loss_sum = loss_grad(pred, &input, od, delta);
+    if !backward {
+        return;
+    }
+    for l in (0..count).rev() {
+        let layer = &layers[l];
+        let (gw, gb) = &mut grads[l];
+        matmul_into(
+            gw,
+            delta,
+            View::rowmajor(rows, layer.fan_out).t(),
+            &acts[l],
+            View::rowmajor(rows, layer.fan_in),
+        );
+        column_sums(delta, gb);
+        if l > 0 {
+            matmul_into(
+                delta_next,
+                delta,
+                View::rowmajor(rows, layer.fan_out),
+                &layer.w,
+                layer.weight_view(),
+            );
+            mul_in_place(delta_next, &derivs[l]);
+            std::mem::swap(delta, delta_next);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn res_mlp_pass(
+    act: Activation,
+    e: usize,
+    w: usize,
+    layers: &[Layer],
+    time_cols: &[Vec<f32>],
+    work: &mut ChunkWork,
+    input: ChunkInput,
+    backward: bool,
+) {
+    let rows = input.rows;
+    let count = layers.len();
+    let (input_layer, rest) = layers.split_first().expect("input layer");
+    let (output, blocks) = rest.split_last().expect("output layer");
+    let (depth, od) = (blocks.len(), output.fan_out);
+    let ChunkWork {
+        acts,
+        derivs,
+        pred,
+        delta,
+        delta_next,
+        block_w,
+        block_t,
+        grads,
+        loss_sum,
+    } = work;
+
+    // acts[0] = x0, acts[1 + i] = the input of block i (acts[1 + depth] the input of the
+    // output layer); derivs[i] = the activation derivative of block i.
+    {
+        let (x0, rest) = acts.split_at_mut(1);
+        let h0 = &mut rest[0];
+        matmul_into(
+            h0,
+            &x0[0],
+            View::rowmajor(rows, input_layer.fan_in),
+            &input_layer.w,
+            input_layer.weight_view().t(),
+        );
+        add_bias(h0, &input_layer.b);
+    }
+    for (i, block) in blocks.iter().enumerate() {
+        let (done, next) = acts.split_at_mut(2 + i);
+        let (h, z) = (&done[1 + i], &mut next[0]);
+        matmul_into(
+            z,
+            h,
+            View::rowmajor(rows, w),
+            &block.w,
+            View::leading(w, w, block.fan_in).t(),
+        );
+        pulp::Arch::new().dispatch(BlockInKernel {
+            z,
+            h,
+            feature: input.feature,
+            wt: &time_cols[i],
+            bias: &block.b,
+            w,
+            e,
+            _life: std::marker::PhantomData,
+        });
+        activate(act, z, sized(&mut derivs[i], rows * w));
+    }
+    let h = &acts[1 + depth];
+    matmul_into(
+        pred,
+        h,
+        View::rowmajor(rows, w),
+        &output.w,
+        output.weight_view().t(),
+    );
+    add_bias(pred, &output.b);
+    *loss_sum = loss_grad(pred, &input, od, delta);
+    if !backward {
+        return;
+    }
+
+    let (gw, gb) = &mut grads[count - 1];
+    matmul_into(
+        gw,
+        delta,
+        View::rowmajor(rows, od).t(),
+        h,
+        View::rowmajor(rows, w),
+    );
+    column_sums(delta, gb);
+    matmul_into(
+        delta_next,
+        delta,
+        View::rowmajor(rows, od),
+        &output.w,
+        output.weight_view(),
+    );
+    std::mem::swap(delta, delta_next);
+    // From here `delta` is the gradient with respect to a block's output h.
+    for (i, block) in blocks.iter().enumerate().rev() {
+        let fan_in = block.fan_in;
+        mul_in_place(delta, &derivs[i]);
+        matmul_into(
+            block_w,
+            delta,
+            View::rowmajor(rows, w).t(),
+            &acts[1 + i],
+            View::rowmajor(rows, w),
+        );
+        let (gw, gb) = &mut grads[1 + i];
+        // Time-feature columns and bias: sums over the chunk's rows, in row order.
+        pulp::Arch::new().dispatch(BlockGradKernel {
+            dz: delta,
+            feature: input.feature,
+            gb: gb.as_mut_slice(),
+            acc: sized(block_t, e * w),
+            w,
+            e,
+            _life: std::marker::PhantomData,
+        });
+        for (j, grow) in gw.chunks_exact_mut(fan_in).enumerate() {
+            grow[..w].copy_from_slice(&block_w[j * w..(j + 1) * w]);
+            for q in 0..e {
+                grow[w + q] = block_t[q * w + j];
+            }
+        }
+        matmul_into(
+            delta_next,
+            delta,
+            View::rowmajor(rows, w),
+            &block.w,
+            View::leading(w, w, fan_in),
+        );
+        add_in_place(delta_next, delta);
+        std::mem::swap(delta, delta_next);
+    }
+    let (gw, gb) = &mut grads[0];
+    matmul_into(
+        gw,
+        delta,
+        View::rowmajor(rows, w).t(),
+        &acts[0],
+        View::rowmajor(rows, input_layer.fan_in),
+    );
+    column_sums(delta, gb);
 }
 
 /// AdamW with candle's `ParamsAdamW` defaults, fused into one pass per parameter tensor.
@@ -893,8 +935,7 @@ pub(crate) fn train_fast(
         for (t, out) in batch.time.iter().zip(feature.chunks_exact_mut(e)) {
             cfg.net.time.write(*t, out);
         }
-        let value =
-            net.loss_and_grads(&batch.state, &feature, &batch.target, &batch.weight, rows)?;
+        let value = net.loss_and_grads(&batch.state, &feature, &batch.target, &batch.weight, rows);
         if !value.is_finite() {
             return Err(NnError::Diverged {
                 step,
@@ -1096,17 +1137,17 @@ mod tests {
     fn gradients_match_candle_autograd() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         for cfg in configs() {
-            for rows in [1usize, 37] {
+            // 300 rows: three chunks, the last one short.
+            for rows in [1usize, 37, 300] {
                 let net = random_net(&cfg, &mut rng);
                 let batch = random_batch(&cfg, rows, &mut rng);
                 let (loss_c, pred_c, grads_c) = candle_grads(&net, &batch);
                 let mut fast = FastNet::from_network(&net).unwrap();
                 let feature = features(&cfg, &batch);
-                let pred = fast.forward(&batch.state, &feature, rows).unwrap();
+                let pred = fast.forward(&batch.state, &feature, rows);
                 assert!(rel_err(&pred, &pred_c) < 1e-5, "{cfg:?}: prediction");
-                let loss = fast
-                    .loss_and_grads(&batch.state, &feature, &batch.target, &batch.weight, rows)
-                    .unwrap();
+                let loss =
+                    fast.loss_and_grads(&batch.state, &feature, &batch.target, &batch.weight, rows);
                 assert!(
                     ((loss - loss_c) / loss_c).abs() < 1e-5,
                     "{cfg:?}: loss {loss} vs candle {loss_c}"
@@ -1225,9 +1266,18 @@ mod tests {
         fast: bool,
         init: Option<&Network>,
     ) -> Result<(Vec<f32>, Vec<HostTensor>), NnError> {
+        run_rows(cfg, fast, init, 64)
+    }
+
+    fn run_rows(
+        cfg: &TrainConfig,
+        fast: bool,
+        init: Option<&Network>,
+        rows: usize,
+    ) -> Result<(Vec<f32>, Vec<HostTensor>), NnError> {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let batches: Vec<TrainBatch> = (0..cfg.steps)
-            .map(|_| random_batch(&cfg.net, 64, &mut rng))
+            .map(|_| random_batch(&cfg.net, rows, &mut rng))
             .collect();
         let mut next = |step: usize| Ok(batches[step - 1].clone());
         let dev = ComputeDevice::cpu();
@@ -1300,6 +1350,52 @@ mod tests {
             let (lf2, wf2) = run(&cfg, true, None).unwrap();
             assert_eq!(lf, lf2, "fast path is bit-reproducible");
             assert_eq!(wf, wf2);
+        }
+    }
+
+    #[test]
+    fn same_bits_at_any_thread_count() {
+        let nets = [
+            NetConfig {
+                arch: Arch::Mlp {
+                    hidden: vec![32, 32],
+                },
+                activation: Activation::Silu,
+                time: TimeFeature::Sinusoidal { dim: 8 },
+                state_dim: 2,
+                out_dim: 2,
+            },
+            NetConfig {
+                arch: Arch::ResMlp {
+                    width: 16,
+                    depth: 3,
+                },
+                activation: Activation::Silu,
+                time: TimeFeature::Log1m,
+                state_dim: 4,
+                out_dim: 2,
+            },
+        ];
+        for net in nets {
+            let mut cfg = train_cfg(net);
+            cfg.steps = 6;
+            // 2.5 chunks per batch, so the threads share uneven work.
+            let rows = CHUNK_ROWS * 5 / 2;
+            let in_pool = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| run_rows(&cfg, true, None, rows).unwrap())
+            };
+            let (l1, w1) = in_pool(1);
+            let (l3, w3) = in_pool(3);
+            assert_eq!(l1, l3, "{:?}: losses at 1 and 3 threads", cfg.net);
+            assert_eq!(w1, w3, "{:?}: weights at 1 and 3 threads", cfg.net);
+            let (lc, _) = run_rows(&cfg, false, None, rows).unwrap();
+            for (a, b) in l1.iter().zip(&lc) {
+                assert!(((a - b) / b).abs() < 1e-5, "loss {a} vs candle {b}");
+            }
         }
     }
 

@@ -15,6 +15,7 @@ mod checkpoint;
 mod device;
 mod error;
 mod fast;
+mod host_gemm;
 mod net;
 mod rng;
 mod train;

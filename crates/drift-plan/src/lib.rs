@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 pub fn implementation_version(kind: StageKind) -> u32 {
     match kind {
         StageKind::Data => 1,
-        StageKind::Train => 1,
+        // 2: the fast CPU path sums gradients over fixed 128-row chunks (other bits than 1).
+        StageKind::Train => 2,
         StageKind::Sample => 1,
         StageKind::Eval => 1,
         StageKind::Report => 1,
