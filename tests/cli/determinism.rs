@@ -2,11 +2,13 @@
 
 use crate::util::{Scratch, artifact_digests, spec};
 
+/// Two cold runs, one with 2 jobs x 1 thread and one with 1 job x 3 threads (tiny.toml's
+/// batch spans two chunks of the fast path, so the threads share each training step).
 #[test]
 fn two_cold_runs_give_identical_artifacts_and_keys() {
     let (a, b) = (Scratch::new(), Scratch::new());
-    let run_a = a.run_json(&spec("tiny.toml"), &[]);
-    let run_b = b.run_json(&spec("tiny.toml"), &["--jobs", "1"]);
+    let run_a = a.run_json(&spec("tiny.toml"), &["--jobs", "2"]);
+    let run_b = b.run_json_threads(&spec("tiny.toml"), &["--jobs", "1"], 3);
     let keys = |run: &[serde_json::Value]| -> Vec<(String, String)> {
         run.iter()
             .map(|i| {

@@ -93,7 +93,7 @@ seed = 0
 [train.fm]
 model = { hidden = [32, 32], arch = "mlp", activation = "silu" }
 lr = 0.001
-batch = 64
+batch = 200
 steps = 30
 sweep.seed = [0, 1]
 sweep.data = ["data.moons", "data.gaussians"]

@@ -51,6 +51,20 @@ impl Scratch {
         drift_in(&repo(), &self.cache(), args)
     }
 
+    /// `drift run --json` with `RAYON_NUM_THREADS=threads` (compute threads per instance).
+    pub fn run_json_threads(
+        &self,
+        spec: &Path,
+        extra: &[&str],
+        threads: usize,
+    ) -> Vec<serde_json::Value> {
+        let mut args = vec!["run", spec.to_str().expect("utf-8 path"), "--json"];
+        args.extend_from_slice(extra);
+        let out = drift_with_threads(&repo(), &self.cache(), &args, threads);
+        assert_eq!(out.code, 0, "drift run failed:\n{}", out.stderr);
+        instances(&out.stdout)
+    }
+
     /// `drift run --json` and the parsed instance list.
     pub fn run_json(&self, spec: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
         let mut args = vec!["run", spec.to_str().expect("utf-8 path"), "--json"];
@@ -89,12 +103,17 @@ impl Scratch {
 }
 
 pub fn drift_in(cwd: &Path, cache: &Path, args: &[&str]) -> Output {
+    drift_with_threads(cwd, cache, args, 1)
+}
+
+/// [`drift_in`] with `threads` compute threads per instance.
+pub fn drift_with_threads(cwd: &Path, cache: &Path, args: &[&str], threads: usize) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_drift"))
         .current_dir(cwd)
         .arg("--cache")
         .arg(cache)
         .args(args)
-        .env("RAYON_NUM_THREADS", "1")
+        .env("RAYON_NUM_THREADS", threads.to_string())
         .env_remove("DRIFT_CACHE")
         .output()
         .expect("run drift");
