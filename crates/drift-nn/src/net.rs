@@ -419,8 +419,10 @@ impl Network {
     /// Whether every parameter is finite.
     pub(crate) fn parameters_finite(&self) -> Result<bool, NnError> {
         for (_, v) in &self.params {
-            let s = v
-                .as_tensor()
+            // x - x is 0 for every finite x and NaN otherwise, so the sum is 0 exactly when all
+            // values are finite (a plain sum of large finite values could overflow to inf).
+            let t = v.as_tensor();
+            let s = (t - t)?
                 .sum_all()?
                 .to_dtype(DType::F32)?
                 .to_scalar::<f32>()?;
@@ -521,6 +523,9 @@ impl Evaluator<'_> {
             )));
         }
         let rows = state.len() / cfg.state_dim;
+        // A call is an NFE whatever its row count, so a sampler's count and ours agree.
+        self.calls += 1;
+        self.net.nfe.fetch_add(1, Ordering::Relaxed);
         if rows == 0 {
             return Ok(Vec::new());
         }
@@ -532,8 +537,6 @@ impl Evaluator<'_> {
             .broadcast_as((rows, e))?
             .contiguous()?;
         let x = Tensor::from_slice(state, (rows, cfg.state_dim), dev)?;
-        self.calls += 1;
-        self.net.nfe.fetch_add(1, Ordering::Relaxed);
         let out = forward(cfg, &self.layers, &x, &time)?;
         Ok(out.flatten_all()?.to_vec1::<f32>()?)
     }
@@ -592,5 +595,56 @@ impl drift_dynamics::Field for NetField<'_> {
             *o = f64::from(v);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net_with(value: f32) -> Network {
+        let cfg = NetConfig {
+            arch: Arch::Mlp { hidden: vec![3] },
+            activation: Activation::Silu,
+            time: TimeFeature::Raw,
+            state_dim: 2,
+            out_dim: 2,
+        };
+        let values = cfg
+            .layers()
+            .iter()
+            .flat_map(|l| {
+                [
+                    (
+                        format!("{}.weight", l.name),
+                        vec![l.fan_out, l.fan_in],
+                        vec![value; l.fan_out * l.fan_in],
+                    ),
+                    (
+                        format!("{}.bias", l.name),
+                        vec![l.fan_out],
+                        vec![value; l.fan_out],
+                    ),
+                ]
+            })
+            .collect();
+        Network::from_host_values(&cfg, values, &ComputeDevice::cpu()).unwrap()
+    }
+
+    #[test]
+    fn huge_finite_parameters_are_finite() {
+        // Their plain sum overflows f32; the check must not call them infinite.
+        assert!(net_with(3e38).parameters_finite().unwrap());
+        assert!(!net_with(f32::NAN).parameters_finite().unwrap());
+        assert!(!net_with(f32::INFINITY).parameters_finite().unwrap());
+    }
+
+    #[test]
+    fn a_call_with_no_rows_still_counts() {
+        let net = net_with(0.5);
+        let mut eval = net.evaluator();
+        assert!(eval.eval(0.3, &[]).unwrap().is_empty());
+        assert_eq!(eval.calls(), 1);
+        assert_eq!(net.nfe(), 1);
     }
 }
