@@ -419,10 +419,11 @@ impl Network {
     /// Whether every parameter is finite.
     pub(crate) fn parameters_finite(&self) -> Result<bool, NnError> {
         for (_, v) in &self.params {
-            // x - x is 0 for every finite x and NaN otherwise, so the sum is 0 exactly when all
+            // 0 * x is 0 for every finite x and NaN otherwise, so the sum is 0 exactly when all
             // values are finite (a plain sum of large finite values could overflow to inf).
-            let t = v.as_tensor();
-            let s = (t - t)?
+            let s = v
+                .as_tensor()
+                .affine(0.0, 0.0)?
                 .sum_all()?
                 .to_dtype(DType::F32)?
                 .to_scalar::<f32>()?;
