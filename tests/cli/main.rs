@@ -11,3 +11,5 @@ mod outputs;
 mod quality;
 mod reflow;
 mod tidy;
+mod user_data;
+mod zoo;

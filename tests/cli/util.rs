@@ -39,6 +39,12 @@ impl Scratch {
         self.dir.path().join("cache")
     }
 
+    /// The cache entry directory of a run record (from `--json` output).
+    pub fn entry_dir(&self, record: &serde_json::Value) -> PathBuf {
+        let key = record["key"].as_str().expect("a record with a key");
+        self.cache().join("v1/entries").join(&key[..2]).join(key)
+    }
+
     /// Writes a file into the scratch directory and returns its path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);

@@ -69,3 +69,25 @@ pub(crate) fn sample(variant: CheckerboardVariant, n: usize, rng: &mut ChaCha8Rn
     }
     v
 }
+
+/// Exact log-density at each row of a row-major `n x 2` buffer: `-ln(8 s^2)` on the 8 black
+/// squares (the board before scaling is uniform with density 1/8 on them, `s` the variant's
+/// scale), `-inf` elsewhere. Squares are half-open like the sampler's draws: a scaled point
+/// `(x, y)` is black when `u = x / s` and `v = y / s` lie in [-2, 2) and
+/// `floor(u) + floor(v)` is even.
+pub(crate) fn log_density(variant: CheckerboardVariant, points: &[f64]) -> Vec<f64> {
+    let s = variant.scale();
+    let inside = -libm::log(8.0 * s * s);
+    points
+        .chunks_exact(2)
+        .map(|p| {
+            let (u, v) = (p[0] / s, p[1] / s);
+            let in_box = (-2.0..2.0).contains(&u) && (-2.0..2.0).contains(&v);
+            if in_box && (u.floor() + v.floor()).rem_euclid(2.0) == 0.0 {
+                inside
+            } else {
+                f64::NEG_INFINITY
+            }
+        })
+        .collect()
+}

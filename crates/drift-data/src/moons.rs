@@ -1,9 +1,9 @@
 //! The `two_moons` generator: scikit-learn's two interleaving half-circles and the FFJORD,
-//! TorchCFM and TorchCFM-runner rescalings of them.
+//! TorchCFM, TorchCFM-runner (`SKLearnDataModule`) and runner `two_dim.py` rescalings of them.
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::rng;
+use crate::{rng, shared};
 
 /// Which code base's `moons` recipe to reproduce (see `docs: datasets.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -15,11 +15,19 @@ pub enum MoonsVariant {
     Torchcfm,
     /// TorchCFM runner `SKLearnDataModule`: `make_moons(noise)`, ×2, first coordinate − 1.
     TorchcfmRunner,
+    /// TorchCFM runner `two_dim.py` `moon`: `make_moons(noise)`, standardised by the global
+    /// mean/std of the drawn sample, ×7.
+    Runner,
 }
 
 impl MoonsVariant {
     /// Every variant, default first.
-    pub const ALL: &'static [Self] = &[Self::Ffjord, Self::Torchcfm, Self::TorchcfmRunner];
+    pub const ALL: &'static [Self] = &[
+        Self::Ffjord,
+        Self::Torchcfm,
+        Self::TorchcfmRunner,
+        Self::Runner,
+    ];
 
     /// The snake_case name used in specs and listings.
     pub fn name(self) -> &'static str {
@@ -27,6 +35,7 @@ impl MoonsVariant {
             Self::Ffjord => "ffjord",
             Self::Torchcfm => "torchcfm",
             Self::TorchcfmRunner => "torchcfm_runner",
+            Self::Runner => "runner",
         }
     }
 
@@ -38,7 +47,7 @@ impl MoonsVariant {
     /// The noise level the source code base uses.
     pub fn default_noise(self) -> f64 {
         match self {
-            Self::Ffjord => 0.1,
+            Self::Ffjord | Self::Runner => 0.1,
             Self::Torchcfm => 0.2,
             Self::TorchcfmRunner => 0.05,
         }
@@ -61,6 +70,11 @@ impl MoonsVariant {
             Self::TorchcfmRunner => {
                 "TorchCFM runner SKLearnDataModule: sklearn make_moons(n, noise) as in ffjord, x2, then 1 \
                  subtracted from the first coordinate only (the source does data[:, 0] -= 1); default noise 0.05"
+            }
+            Self::Runner => {
+                "TorchCFM runner two_dim.py moon: sklearn make_moons(n, noise) as in ffjord, then standardised \
+                 by the global mean and std of the drawn n x 2 sample (one scalar mean and one scalar std, \
+                 Bessel-corrected, over all 2n coordinates, as torch x.mean() / x.std()), then x7; default noise 0.1"
             }
         }
     }
@@ -99,7 +113,7 @@ pub(crate) fn sample(
     }
     rng::shuffle_rows(rng, &mut v, 2);
     match variant {
-        MoonsVariant::Ffjord | MoonsVariant::TorchcfmRunner => {
+        MoonsVariant::Ffjord | MoonsVariant::TorchcfmRunner | MoonsVariant::Runner => {
             for x in &mut v {
                 *x += noise * rng::normal(rng);
             }
@@ -126,7 +140,11 @@ pub(crate) fn sample(
                 row[0] = row[0] * 2.0 - 1.0;
                 row[1] *= 2.0;
             }
+            MoonsVariant::Runner => {}
         }
+    }
+    if variant == MoonsVariant::Runner {
+        shared::standardise_global(&mut v, 7.0);
     }
     v
 }

@@ -27,6 +27,23 @@ pub(crate) fn index(rng: &mut ChaCha8Rng, k: usize) -> usize {
     rng.random_range(0..k as u64) as usize
 }
 
+/// Index `k` drawn with probability `cumulative[k] - cumulative[k - 1]` from one U[0, 1)
+/// draw: the first `k` with `u < cumulative[k]` (the last index if rounding leaves `u` above
+/// every entry). `cumulative` is non-decreasing and ends at (about) 1.
+pub(crate) fn categorical(rng: &mut ChaCha8Rng, cumulative: &[f64]) -> usize {
+    let u = unit(rng);
+    cumulative
+        .iter()
+        .position(|&c| u < c)
+        .unwrap_or(cumulative.len().saturating_sub(1))
+}
+
+/// A stream seeded by 32 fixed bytes rather than a sample seed: used for the parts of a
+/// distribution that must not change with the sample seed (the means of `gaussian_mixture`).
+pub(crate) fn keyed_stream(key: [u8; 32]) -> ChaCha8Rng {
+    ChaCha8Rng::from_seed(key)
+}
+
 /// In-place Fisher-Yates shuffle of the rows of a row-major `n x dim` buffer.
 pub(crate) fn shuffle_rows(rng: &mut ChaCha8Rng, values: &mut [f64], dim: usize) {
     let n = values.len() / dim;

@@ -58,15 +58,6 @@ fn same_seed_same_bits_different_seed_different() {
 #[test]
 fn golden_fingerprints() {
     // Pins the exact random-stream usage: any change here changes every cached dataset.
-    let got: Vec<(String, u64)> = all_generators()
-        .into_iter()
-        .map(|g| {
-            (
-                format!("{}/{}", g.name(), g.variant_name()),
-                fingerprint(&g.sample(1000, 42)),
-            )
-        })
-        .collect();
     let want: &[(&str, u64)] = &[
         ("two_moons/ffjord", 0x24d4_7760_e439_2266),
         ("two_moons/torchcfm", 0xd0c5_6f43_8ef7_92f6),
@@ -77,6 +68,18 @@ fn golden_fingerprints() {
         ("checkerboard/ffjord", 0x6218_1d9a_4189_ada4),
         ("checkerboard/runner", 0x7188_f5ad_c246_f0cd),
     ];
+    // (Variants added later are pinned in tests/golden.rs; this list stays as it was.)
+    let got: Vec<(String, u64)> = want
+        .iter()
+        .map(|(id, _)| {
+            let (name, variant) = id.split_once('/').expect("name/variant");
+            let g = Generator::from_parts(name, Some(variant), None).expect("pinned generator");
+            (
+                format!("{}/{}", g.name(), g.variant_name()),
+                fingerprint(&g.sample(1000, 42)),
+            )
+        })
+        .collect();
     let want: Vec<(String, u64)> = want.iter().map(|(n, h)| (n.to_string(), *h)).collect();
     assert_eq!(got, want, "got {got:#x?}");
 }
@@ -124,6 +127,8 @@ fn moons_without_noise_lie_on_the_half_circles() {
             MoonsVariant::Ffjord => ([2.0, 2.0], [-1.0, -0.2]),
             MoonsVariant::Torchcfm => ([3.0, 3.0], [-1.0, -1.0]),
             MoonsVariant::TorchcfmRunner => ([2.0, 2.0], [-1.0, 0.0]),
+            // Standardised by the sample's own mean/std: checked in tests/toys.rs.
+            MoonsVariant::Runner => continue,
         };
         let p = Generator::TwoMoons {
             variant,
@@ -171,6 +176,8 @@ fn moons_means_match_the_recipes() {
                 3.0 * (0.25 + noise / 2.0) - 1.0,
             ],
             MoonsVariant::TorchcfmRunner => [0.0, 0.5],
+            // Standardised by the sample's own mean/std: checked in tests/toys.rs.
+            MoonsVariant::Runner => continue,
         };
         let m = mean(&Generator::TwoMoons { variant, noise }.sample(n, 5));
         println!("{variant:?}: mean {m:?} want {want:?}");
@@ -212,7 +219,11 @@ fn moons_gaussian_noise_has_the_requested_scale() {
 #[test]
 fn eight_gaussians_statistics() {
     let n = 20_000;
-    for &variant in EightGaussiansVariant::ALL {
+    // torchdyn's components (std 1 on the unit circle) overlap: checked in tests/toys.rs.
+    for &variant in EightGaussiansVariant::ALL
+        .iter()
+        .filter(|v| !matches!(v, EightGaussiansVariant::Torchdyn { .. }))
+    {
         let p = Generator::EightGaussians { variant }.sample(n, 21);
         let centres = variant.centres();
         let radius = variant.rescale(variant.radius());
@@ -325,8 +336,8 @@ fn catalogue_lists_every_variant() {
             assert!(!recipe.contains('\n'), "one-line recipe");
         }
     }
-    assert_eq!(cat[0].variants.len(), 3);
-    assert_eq!(cat[1].variants.len(), 3);
+    assert_eq!(cat[0].variants.len(), 4);
+    assert_eq!(cat[1].variants.len(), 5);
     assert_eq!(cat[2].variants.len(), 2);
 }
 

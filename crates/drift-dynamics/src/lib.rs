@@ -15,6 +15,7 @@ pub mod agm;
 pub mod cld;
 pub mod coupling;
 pub mod interpolant;
+pub mod likelihood;
 pub mod method;
 pub mod ode;
 pub mod paths;

@@ -67,6 +67,7 @@ mod error;
 mod fsops;
 mod schemas;
 mod table;
+mod user_data;
 
 pub use arrow::record_batch::RecordBatch;
 pub use error::IoError;
@@ -75,3 +76,4 @@ pub use schemas::{
     read_loss_curve, read_metrics, read_points, write_loss_curve, write_metrics, write_points,
 };
 pub use table::{ROW_GROUP_ROWS, read_record_batches, write_record_batch, writer_properties};
+pub use user_data::{FileFormat, NumericTable, read_numeric_bytes, read_numeric_file};

@@ -1,5 +1,7 @@
-//! Times the metrics on 2000 x 2000 2D point sets:
-//! `cargo run --release -p drift-metrics --example metric_timing [n]`.
+//! Times the metrics on n x n 2D point sets (n = 2000 by default):
+//! `cargo run --release -p drift-metrics --example metric_timing [n] [what]`, where `what` is
+//! a w2 case number (0-4), `new` (the metrics added after w2 / sliced_w2 / mmd, no w2 runs),
+//! or one of `mmd`, `poly`, `energy`, `knn` alone (e.g. at n = 10000).
 
 use std::time::Instant;
 
@@ -32,6 +34,37 @@ fn main() {
         .unwrap_or(2000);
     let only = std::env::args().nth(2);
     let a = gaussian(n, 0.0, 1);
+    match only.as_deref() {
+        Some("mmd") => {
+            let b = gaussian(n, 0.5, 2);
+            time("mmd", || drift_metrics::mmd(&a, &b, 2));
+            return;
+        }
+        Some("energy") => {
+            let b = gaussian(n, 0.5, 2);
+            time("energy_distance", || {
+                drift_metrics::energy_distance(&a, &b, 2)
+            });
+            return;
+        }
+        Some("poly") => {
+            let b = gaussian(n, 0.5, 2);
+            time("mmd_poly", || drift_metrics::mmd_poly(&a, &b, 2));
+            return;
+        }
+        Some("knn") => {
+            let b = gaussian(n, 0.5, 2);
+            time("knn_precision_recall (k = 3)", || {
+                drift_metrics::knn_precision_recall(&a, &b, 2, 3)
+            });
+            return;
+        }
+        Some("new") => {
+            time_new(&a, &gaussian(n, 0.5, 2));
+            return;
+        }
+        _ => {}
+    }
     let cases = [
         ("w2 N(0,I) vs N(0,I)", gaussian(n, 0.0, 3)),
         ("w2 N(0,I) vs N(0.5,I)", gaussian(n, 0.5, 2)),
@@ -65,4 +98,35 @@ fn main() {
         let value = drift_metrics::mmd(&a, b, 2);
         println!("mmd: {:.3} s -> {value:?}", start.elapsed().as_secs_f64());
     }
+}
+
+fn time<T: std::fmt::Debug>(label: &str, f: impl FnOnce() -> T) {
+    let start = Instant::now();
+    let value = f();
+    println!(
+        "{label}: {:.3} s -> {value:?}",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+fn time_new(a: &[f32], b: &[f32]) {
+    time("w1", || drift_metrics::w1(a, b, 2));
+    time("sliced_w1 (256 directions)", || {
+        drift_metrics::sliced_w1(a, b, 2, 256, 0)
+    });
+    time("mmd", || drift_metrics::mmd(a, b, 2));
+    time("mmd_linear", || drift_metrics::mmd_linear(a, b, 2));
+    time("mmd_poly", || drift_metrics::mmd_poly(a, b, 2));
+    time("energy_distance", || {
+        drift_metrics::energy_distance(a, b, 2)
+    });
+    time("mean_error", || drift_metrics::mean_error(a, b, 2));
+    time("median_error", || drift_metrics::median_error(a, b, 2));
+    time("knn_precision_recall (k = 3)", || {
+        drift_metrics::knn_precision_recall(a, b, 2, 3)
+    });
+    let means = [0.0, 0.0, 2.0, 0.0, 0.0, 2.0, -2.0, 0.0, 0.0, -2.0];
+    time("mode_coverage (5 components)", || {
+        drift_metrics::mode_coverage(b, 2, &means, &[0.5; 5], 3.0, 20)
+    });
 }

@@ -1,5 +1,6 @@
 //! Exact linear assignment (min-cost perfect matching) in f64 between two equal-size point
-//! sets under squared Euclidean cost: shortest augmenting paths with dual potentials
+//! sets under squared Euclidean cost (`w2`) or Euclidean cost (`w1`): shortest augmenting
+//! paths with dual potentials
 //! (Jonker-Volgenant / Hungarian family, O(n^3) worst case), warm-started by augmenting row
 //! reduction and by potentials from a strided sub-problem (multiscale).
 
@@ -45,11 +46,21 @@ impl CostRows for Dense {
     }
 }
 
-/// Squared Euclidean costs between rows of `a` and rows of `b`, computed on demand from `b`
-/// stored coordinate-major so that a row is a few sequential passes.
+/// The ground cost between two points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ground {
+    /// `|x - y|^2` (summed over coordinates in order, as `input::sq_dist`).
+    SqEuclidean,
+    /// `|x - y|`: the square root of the `SqEuclidean` cost.
+    Euclidean,
+}
+
+/// Costs between rows of `a` and rows of `b`, computed on demand from `b` stored
+/// coordinate-major so that a row is a few sequential passes.
 struct OnTheFly {
     n: usize,
     dim: usize,
+    ground: Ground,
     a: Vec<f64>,
     /// `b_t[d * n + j]` is coordinate `d` of point `j` of `b`.
     b_t: Vec<f64>,
@@ -74,6 +85,11 @@ impl CostRows for OnTheFly {
                 *c += (xd - y) * (xd - y);
             }
         }
+        if self.ground == Ground::Euclidean {
+            for c in buf.iter_mut() {
+                *c = c.sqrt();
+            }
+        }
         buf
     }
 }
@@ -87,6 +103,12 @@ impl CostRows for OnTheFly {
 /// c-transform, and start from those column potentials: for point clouds these approximate
 /// the optimal potentials, which keeps the augmenting paths short.
 pub(crate) fn solve_points(a: &[f64], b: &[f64], dim: usize) -> Vec<usize> {
+    solve_points_with(a, b, dim, Ground::SqEuclidean)
+}
+
+/// [`solve_points`] under either ground cost. The solver only needs finite costs; the
+/// multiscale warm start (c-transform of a sub-problem's potentials) is valid for any cost.
+pub(crate) fn solve_points_with(a: &[f64], b: &[f64], dim: usize, ground: Ground) -> Vec<usize> {
     let n = a.len() / dim;
     assert!(
         a.len() == n * dim && b.len() == n * dim,
@@ -95,7 +117,7 @@ pub(crate) fn solve_points(a: &[f64], b: &[f64], dim: usize) -> Vec<usize> {
     if n == 0 {
         return Vec::new();
     }
-    multiscale(a, b, dim).col4row
+    multiscale(a, b, dim, ground).col4row
 }
 
 /// Solve from scratch (column-reduction start) for an arbitrary cost matrix.
@@ -107,7 +129,7 @@ pub(crate) fn solve<C: CostRows>(cost: &C) -> Vec<usize> {
     solve_from(cost, None).col4row
 }
 
-fn multiscale(a: &[f64], b: &[f64], dim: usize) -> Solution {
+fn multiscale(a: &[f64], b: &[f64], dim: usize, ground: Ground) -> Solution {
     let n = a.len() / dim;
     let v0 = if n <= DIRECT_MAX {
         None
@@ -122,9 +144,9 @@ fn multiscale(a: &[f64], b: &[f64], dim: usize) -> Solution {
                 .collect()
         };
         let (sub_a, sub_b) = (pick(a), pick(b));
-        let coarse = multiscale(&sub_a, &sub_b, dim);
+        let coarse = multiscale(&sub_a, &sub_b, dim, ground);
         // c-transform: v[j] = min over sub-problem rows s of cost(a_s, b_j) - u[s].
-        let costs = costs_between(&sub_a, b, dim, m, n);
+        let costs = costs_between(&sub_a, b, dim, m, n, ground);
         let mut buf = vec![0.0; n];
         let mut v = vec![f64::INFINITY; n];
         for (s, &us) in coarse.u.iter().enumerate() {
@@ -134,7 +156,7 @@ fn multiscale(a: &[f64], b: &[f64], dim: usize) -> Solution {
         }
         Some(v)
     };
-    match costs_for(a, b, dim) {
+    match costs_for(a, b, dim, ground) {
         Costs::OnTheFly(c) => solve_from(&c, v0),
         Costs::Dense(c) => solve_from(&c, v0),
     }
@@ -145,9 +167,9 @@ enum Costs {
     Dense(Dense),
 }
 
-fn costs_for(a: &[f64], b: &[f64], dim: usize) -> Costs {
+fn costs_for(a: &[f64], b: &[f64], dim: usize, ground: Ground) -> Costs {
     let n = a.len() / dim;
-    let on_the_fly = costs_between(a, b, dim, n, n);
+    let on_the_fly = costs_between(a, b, dim, n, n, ground);
     if dim <= ON_THE_FLY_MAX_DIM {
         return Costs::OnTheFly(on_the_fly);
     }
@@ -164,7 +186,14 @@ fn costs_for(a: &[f64], b: &[f64], dim: usize) -> Costs {
 
 /// Costs between `rows` points of `a` and `cols` points of `b` (only `rows == cols` is a
 /// square problem; the c-transform uses the rectangular case through `row`).
-fn costs_between(a: &[f64], b: &[f64], dim: usize, rows: usize, cols: usize) -> OnTheFly {
+fn costs_between(
+    a: &[f64],
+    b: &[f64],
+    dim: usize,
+    rows: usize,
+    cols: usize,
+    ground: Ground,
+) -> OnTheFly {
     debug_assert!(a.len() == rows * dim && b.len() == cols * dim);
     let mut b_t = vec![0.0; dim * cols];
     for (j, y) in b.chunks_exact(dim).enumerate() {
@@ -175,6 +204,7 @@ fn costs_between(a: &[f64], b: &[f64], dim: usize, rows: usize, cols: usize) -> 
     OnTheFly {
         n: cols,
         dim,
+        ground,
         a: a.to_vec(),
         b_t,
     }
@@ -565,6 +595,60 @@ mod tests {
                 }),
             );
             let fast = total(&values, n, &solve_points(&a, &b, dim));
+            assert!(
+                (plain - fast).abs() <= 1e-12 * plain,
+                "dim {dim}: {plain} vs {fast}"
+            );
+        }
+    }
+
+    #[test]
+    fn euclidean_ground_cost_is_solved_exactly() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // brute force on small problems
+        for n in 1..=7 {
+            let a: Vec<f64> = (0..2 * n).map(|_| rng.random::<f64>()).collect();
+            let b: Vec<f64> = (0..2 * n).map(|_| rng.random::<f64>() + 0.2).collect();
+            let values: Vec<f64> = a
+                .chunks_exact(2)
+                .flat_map(|x| {
+                    b.chunks_exact(2)
+                        .map(move |y| ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2)).sqrt())
+                })
+                .collect();
+            let got = total(&values, n, &solve_points_with(&a, &b, 2, Ground::Euclidean));
+            assert!((got - brute_force(&values, n)).abs() < 1e-12, "n={n}");
+        }
+        // multiscale (700 points) and dense (dim 9) paths against the plain solver
+        for dim in [2, 9] {
+            let n = 700;
+            let a: Vec<f64> = (0..n * dim).map(|_| rng.random::<f64>()).collect();
+            let b: Vec<f64> = (0..n * dim).map(|_| rng.random::<f64>() * 1.5).collect();
+            let values: Vec<f64> = a
+                .chunks_exact(dim)
+                .flat_map(|x| {
+                    b.chunks_exact(dim).map(move |y| {
+                        x.iter()
+                            .zip(y)
+                            .map(|(p, q)| (p - q) * (p - q))
+                            .sum::<f64>()
+                            .sqrt()
+                    })
+                })
+                .collect();
+            let plain = total(
+                &values,
+                n,
+                &solve(&Dense {
+                    n,
+                    values: values.clone(),
+                }),
+            );
+            let fast = total(
+                &values,
+                n,
+                &solve_points_with(&a, &b, dim, Ground::Euclidean),
+            );
             assert!(
                 (plain - fast).abs() <= 1e-12 * plain,
                 "dim {dim}: {plain} vs {fast}"

@@ -315,13 +315,40 @@ fn bad_inputs_are_errors() {
         mmd_with_sigmas(&a, &b, 2, &[]),
         Err(MetricError::InvalidBandwidths { .. })
     ));
+    assert!(matches!(
+        mmd_with_sigmas(&a, &b, 2, &[1.0, 1e-200]),
+        Err(MetricError::InvalidBandwidths { .. })
+    ));
 }
 
 #[test]
 fn catalogue_lists_the_metrics() {
     let cat = catalogue();
     let names: Vec<_> = cat.iter().map(|m| m.name).collect();
-    assert_eq!(names, ["w2", "sliced_w2", "mmd"]);
+    assert_eq!(
+        names,
+        [
+            "w2",
+            "sliced_w2",
+            "mmd",
+            "w1",
+            "sliced_w1",
+            "mmd_linear",
+            "mmd_poly",
+            "energy_distance",
+            "mean_error",
+            "median_error",
+            "knn_precision",
+            "knn_recall",
+            "mode_coverage",
+            "off_mode_fraction",
+            "straightness",
+            "path_energy",
+        ]
+    );
+    for m in &cat {
+        assert!(!m.definition.is_empty(), "{}", m.name);
+    }
     let sliced = &cat[1];
     assert!(
         sliced

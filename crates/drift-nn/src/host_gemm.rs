@@ -68,13 +68,35 @@ impl View {
     }
 }
 
+/// The element types the gemm kernel takes here.
+pub(crate) trait Scalar: Copy + Default + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl Scalar for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl Scalar for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
 /// `dst = a * b` for `a` (m x k) and `b` (k x n) given as views of `a_data` and `b_data`; `dst`
 /// becomes the row-major m x n product (resized as needed, its old contents ignored).
 ///
 /// # Panics
 /// If the inner dimensions differ or a view reaches outside its slice: both are bugs in the
 /// caller, never a consequence of user input.
-pub(crate) fn matmul_into(dst: &mut Vec<f32>, a_data: &[f32], a: View, b_data: &[f32], b: View) {
+pub(crate) fn matmul_into<T: Scalar>(
+    dst: &mut Vec<T>,
+    a_data: &[T],
+    a: View,
+    b_data: &[T],
+    b: View,
+) {
     assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
     assert!(
         a.fits(a_data.len()),
@@ -86,7 +108,7 @@ pub(crate) fn matmul_into(dst: &mut Vec<f32>, a_data: &[f32], a: View, b_data: &
     );
     let (m, n, k) = (a.rows, b.cols, a.cols);
     dst.clear();
-    dst.resize(m * n, 0.0);
+    dst.resize(m * n, T::ZERO);
     if m == 0 || n == 0 || k == 0 {
         return; // the empty sum: zeros
     }
@@ -109,8 +131,8 @@ pub(crate) fn matmul_into(dst: &mut Vec<f32>, a_data: &[f32], a: View, b_data: &
             b_data.as_ptr().add(b.offset),
             View::isize(b.cs),
             View::isize(b.rs),
-            0.0f32,
-            1.0f32,
+            T::ZERO,
+            T::ONE,
             false,
             false,
             false,
@@ -166,6 +188,20 @@ mod tests {
     }
 
     #[test]
+    fn f64_products_are_exact_on_small_integers() {
+        let a: Vec<f64> = (0..6).map(f64::from).collect();
+        let mut dst = Vec::new();
+        matmul_into(
+            &mut dst,
+            &a,
+            View::rowmajor(2, 3),
+            &a,
+            View::rowmajor(2, 3).t(),
+        );
+        assert_eq!(dst, vec![5.0, 14.0, 14.0, 50.0]);
+    }
+
+    #[test]
     fn empty_inner_dimension_gives_zeros() {
         let mut dst = vec![5.0; 1];
         matmul_into(
@@ -181,7 +217,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "outside its slice")]
     fn a_view_past_the_end_is_refused() {
-        let mut dst = Vec::new();
+        let mut dst: Vec<f32> = Vec::new();
         matmul_into(
             &mut dst,
             &[0.0; 5],

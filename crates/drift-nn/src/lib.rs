@@ -13,6 +13,7 @@
 
 mod checkpoint;
 mod device;
+mod divergence;
 mod error;
 mod fast;
 mod host_gemm;
@@ -21,6 +22,7 @@ mod rng;
 mod train;
 
 pub use device::{ComputeDevice, DeviceRequest};
+pub use divergence::{DivergenceEvaluator, NetDivergenceField, Tangents};
 pub use error::NnError;
 pub use net::{
     Activation, Arch, Evaluator, LOG1M_FLOOR, NetConfig, NetField, Network, TimeFeature,

@@ -30,6 +30,8 @@ pub const LOG1M_FLOOR: f64 = 1e-6;
 /// SELU constants (Klambauer et al. 2017), as in PyTorch.
 const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
 const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+/// (alpha, scale) of SELU, for the host-side passes.
+pub(crate) const SELU_CONSTANTS: (f64, f64) = (SELU_ALPHA, SELU_SCALE);
 
 /// Hidden-layer nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -254,7 +256,7 @@ pub struct Network {
     layers: Vec<Linear>,
     /// All parameters, sorted by checkpoint name.
     params: Vec<(String, Var)>,
-    nfe: AtomicU64,
+    pub(crate) nfe: AtomicU64,
 }
 
 impl fmt::Debug for Network {

@@ -22,7 +22,8 @@ pub fn implementation_version(kind: StageKind) -> u32 {
         // 2: the fast CPU path sums gradients over fixed 128-row chunks (other bits than 1).
         StageKind::Train => 2,
         StageKind::Sample => 1,
-        StageKind::Eval => 1,
+        // 2: mmd on a table-driven vectorised exp (within 5e-13 of version 1), new metrics.
+        StageKind::Eval => 2,
         StageKind::Report => 1,
     }
 }
@@ -437,12 +438,36 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Resolves a user data file against the spec's directory, records the resolved path in
+    /// `file`, and returns the BLAKE3 digest of its content (hex). The one place planning reads
+    /// a file other than the spec: the digest, not the path, goes into the key.
+    fn digest_user_file(
+        &self,
+        file: &mut drift_spec::params::FileParams,
+    ) -> Result<String, String> {
+        let base = self
+            .spec
+            .sources
+            .spec_path
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        let resolved = base.join(&file.path);
+        let cannot =
+            |e: std::io::Error| format!("cannot read data file {}: {e}", resolved.display());
+        let mut hasher = blake3::Hasher::new();
+        hasher
+            .update_reader(std::fs::File::open(&resolved).map_err(cannot)?)
+            .map_err(cannot)?;
+        file.resolved_path = Some(resolved);
+        Ok(hasher.finalize().to_hex().to_string())
+    }
+
     fn expand(&mut self, def: &StageDef) {
         let label = def.label();
         for choice in own_choices(def) {
             let table = def.instance_table(&choice);
             let json = table.to_json();
-            let params = match resolve_params(def.kind, &json) {
+            let mut params = match resolve_params(def.kind, &json) {
                 Ok(p) => p,
                 Err(errors) => {
                     for e in errors {
@@ -486,6 +511,25 @@ impl Builder<'_> {
             if let Some(obj) = semantic.as_object_mut() {
                 let schema = drift_spec::schema::stage_schema(def.kind);
                 obj.retain(|k, _| schema.is_semantic(k));
+            }
+            if let StageParams::Data(data) = &mut params
+                && let drift_spec::params::GeneratorParams::File(file) = &mut data.generator
+            {
+                match self.digest_user_file(file) {
+                    Ok(digest) => {
+                        if let Some(obj) = semantic.as_object_mut() {
+                            obj.insert("content_digest".into(), J::String(digest));
+                        }
+                    }
+                    Err(message) => {
+                        let span = def.span_of(&table, "path");
+                        self.diags.push(
+                            Diagnostic::new(Some(span), format!("{label}.path"), message)
+                                .with_help("`path` is relative to the spec file's directory"),
+                        );
+                        continue;
+                    }
+                }
             }
             let mut fan: Vec<(String, Vec<NodeIndex>)> = Vec::new();
             for rk in def.kind.reference_keys() {
@@ -566,6 +610,17 @@ impl Builder<'_> {
                         role: "test_data".into(),
                         node: data,
                     });
+                    if let StageParams::Eval(ep) = &params
+                        && ep.metrics.contains(&drift_spec::params::Metric::Nll)
+                    {
+                        match self.nll_model(def, &table, samples) {
+                            Some(model) => inputs.push(Input {
+                                role: "model".into(),
+                                node: model,
+                            }),
+                            None => continue,
+                        }
+                    }
                 }
                 if def.kind == StageKind::Sample
                     && let Some(model) = inputs.first().map(|i| i.node)
@@ -601,6 +656,54 @@ impl Builder<'_> {
     /// The solver must fit the method the model was trained with, and reflow pairs need a
     /// deterministic solve of a position-space model: checked here so that `drift check` finds
     /// it before anything is trained.
+    /// The model behind an evaluation's samples when `nll` can be computed for it: a flow
+    /// whose network is the velocity field from N(0, I). Otherwise a diagnostic at `metrics`.
+    fn nll_model(&mut self, def: &StageDef, table: &Node, samples: NodeIndex) -> Option<NodeIndex> {
+        use drift_spec::params::MethodParams as M;
+        let model = self.instances[samples.index()].input("model")?;
+        let inst = &self.instances[model.index()];
+        let StageParams::Train(train) = &inst.params else {
+            return None;
+        };
+        let velocity = matches!(
+            train.method,
+            M::FlowMatching(_)
+                | M::FlowMatchingLipman(_)
+                | M::OtCfm(_)
+                | M::SbCfm(_)
+                | M::RectifiedFlow(_)
+        );
+        let problem = if !velocity {
+            Some(format!(
+                "`nll` needs a flow whose network is the velocity field; model {} is trained by `{}`",
+                inst.id,
+                train.method.name()
+            ))
+        } else if inst.input("source").is_some() {
+            Some(format!(
+                "`nll` needs the N(0, I) prior; model {} transports from a data source",
+                inst.id
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            self.diags.push(
+                Diagnostic::new(
+                    Some(def.span_of(table, "metrics")),
+                    format!("{}.metrics", def.label()),
+                    message,
+                )
+                .with_help(
+                    "nll works for flow_matching, flow_matching_lipman, ot_cfm, sb_cfm and \
+                     rectified_flow models trained from source = \"gaussian\"",
+                ),
+            );
+            return None;
+        }
+        Some(model)
+    }
+
     fn check_sampler_fits(
         &mut self,
         def: &StageDef,

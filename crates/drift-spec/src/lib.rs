@@ -6,6 +6,7 @@
 //! Expansion into instances belongs to `drift-plan`; this crate does no IO besides reading the file.
 
 pub mod diagnostic;
+pub mod generators;
 pub mod node;
 pub mod params;
 pub mod resolve;

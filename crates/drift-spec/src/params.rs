@@ -55,13 +55,16 @@ fn default_max_instances() -> u64 {
 pub struct DataParams {
     #[serde(flatten)]
     pub generator: GeneratorParams,
-    /// Number of training points.
-    pub n_train: u64,
+    /// Number of training points (generators that draw points; not for `file` and `digits`,
+    /// which split a fixed table by `split`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_train: Option<u64>,
     /// Number of validation points.
     #[serde(default)]
     pub n_val: u64,
     /// Number of test points (metrics use the test split).
-    pub n_test: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_test: Option<u64>,
     /// Stage seed (combined with `experiment.seed`).
     #[serde(default)]
     pub seed: u64,
@@ -86,6 +89,148 @@ pub enum GeneratorParams {
     /// AGM's toy spirals: five swiss rolls (noise 0.3, x0.05), at the origin and (+-1.2, +-1.2).
     #[serde(rename = "spiral")]
     Spiral(AgmToyParams),
+    /// Two concentric circles (scikit-learn make_circles, factor 0.5), scaled per variant.
+    #[serde(rename = "circles")]
+    Circles(ToyParams<CirclesVariant>),
+    /// FFJORD's four concentric rings.
+    #[serde(rename = "rings")]
+    Rings(RingsParams),
+    /// Two point-symmetric spiral arms.
+    #[serde(rename = "spirals")]
+    Spirals(ToyParams<SpiralsVariant>),
+    /// scikit-learn's swiss roll seen from above.
+    #[serde(rename = "swissroll")]
+    SwissRoll(ToyParams<SwissRollVariant>),
+    /// FFJORD's five-armed pinwheel.
+    #[serde(rename = "pinwheel")]
+    Pinwheel(ToyParams<PinwheelVariant>),
+    /// scikit-learn's S curve seen from above.
+    #[serde(rename = "scurve")]
+    SCurve(ToyParams<SCurveVariant>),
+    /// 25 narrow Gaussians on a 5x5 grid.
+    #[serde(rename = "twenty_five_gaussians")]
+    TwentyFiveGaussians(ToyParams<TwentyFiveGaussiansVariant>),
+    /// An isotropic Gaussian mixture in d dimensions, with its exact log-density.
+    #[serde(rename = "gaussian_mixture")]
+    GaussianMixture(GaussianMixtureSpec),
+    /// The Lorenz-63 attractor as a distribution (one long RK4 trajectory, standardised).
+    #[serde(rename = "lorenz63")]
+    Lorenz63(Lorenz63Spec),
+    /// The Roessler attractor.
+    #[serde(rename = "rossler")]
+    Rossler(RosslerSpec),
+    /// The Lorenz-96 system in `dim` dimensions.
+    #[serde(rename = "lorenz96")]
+    Lorenz96(Lorenz96Spec),
+    /// Thomas' cyclically symmetric attractor.
+    #[serde(rename = "thomas")]
+    Thomas(ThomasSpec),
+    /// Aizawa's attractor.
+    #[serde(rename = "aizawa")]
+    Aizawa(AizawaSpec),
+    /// Halvorsen's attractor.
+    #[serde(rename = "halvorsen")]
+    Halvorsen(HalvorsenSpec),
+    /// The Chen-Ueta attractor.
+    #[serde(rename = "chen")]
+    Chen(ChenSpec),
+    /// Your own data: the numeric columns of a Parquet, CSV or NPY file, shuffled with the stage
+    /// seed and split by `split`. The file's content digest is part of the key (its path is not).
+    #[serde(rename = "file")]
+    File(FileParams),
+    /// The 8x8 handwritten digits (1797 images, 64 pixel values / 16 in [0, 1]) that
+    /// scikit-learn ships, from the UCI repository; shipped inside drift (data/digits.parquet).
+    #[serde(rename = "digits")]
+    Digits(DigitsParams),
+}
+
+/// Fractions of a fixed table that go to each split (they must add up to 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitFractions {
+    pub train: f64,
+    #[serde(default)]
+    pub val: f64,
+    pub test: f64,
+}
+
+impl Default for SplitFractions {
+    fn default() -> Self {
+        SplitFractions {
+            train: 0.8,
+            val: 0.0,
+            test: 0.2,
+        }
+    }
+}
+
+names! {
+    /// A user data file's format.
+    pub enum FileFormat {
+        /// Apache Parquet: numeric columns of any integer or float type
+        Parquet = "parquet",
+        /// comma-separated text with a header line; numeric columns are those whose every cell is a number
+        Csv = "csv",
+        /// a NumPy .npy array, 1-D or 2-D, of integers or floats; columns are named "0", "1", ...
+        Npy = "npy",
+    } default Parquet
+}
+
+/// `generator = "file"`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FileParams {
+    /// The file, relative to the spec file's directory (or absolute). Not part of the key: the
+    /// planner hashes the file's content, so moving it reruns nothing and editing it reruns what
+    /// depends on it.
+    #[schemars(extend("x-drift-semantic" = false))]
+    pub path: String,
+    /// `parquet`, `csv` or `npy`; default: from the file name's extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FileFormat>,
+    /// Columns to use, in this order (for NPY: "0", "1", ...); default: every numeric column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// Split fractions (default train 0.8, val 0, test 0.2).
+    #[serde(default)]
+    pub split: SplitFractions,
+    /// Shift and scale every column by the training split's mean and standard deviation (applied
+    /// to all splits, so nothing leaks from val/test into training).
+    #[serde(default)]
+    pub standardize: bool,
+    /// The file as the planner resolved it (the spec's directory joined with `path`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub resolved_path: Option<std::path::PathBuf>,
+}
+
+impl FileParams {
+    /// The format in force: the explicit one, else the extension's.
+    pub fn format_in_force(&self) -> Option<FileFormat> {
+        self.format.or_else(|| {
+            let ext = std::path::Path::new(&self.path)
+                .extension()?
+                .to_str()?
+                .to_ascii_lowercase();
+            match ext.as_str() {
+                "parquet" | "pq" => Some(FileFormat::Parquet),
+                "csv" => Some(FileFormat::Csv),
+                "npy" => Some(FileFormat::Npy),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// `generator = "digits"`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DigitsParams {
+    /// Split fractions (default train 0.8, val 0, test 0.2).
+    #[serde(default)]
+    pub split: SplitFractions,
+    /// Standardise each pixel by the training split's mean and standard deviation (constant
+    /// pixels keep scale 1).
+    #[serde(default)]
+    pub standardize: bool,
 }
 
 /// AGM's toys have one recipe, the official code's.
@@ -100,14 +245,45 @@ impl GeneratorParams {
             GeneratorParams::Checkerboard(_) => "checkerboard",
             GeneratorParams::Gmm(_) => "gmm",
             GeneratorParams::Spiral(_) => "spiral",
+            GeneratorParams::File(_) => "file",
+            GeneratorParams::Digits(_) => "digits",
+            GeneratorParams::Circles(_) => "circles",
+            GeneratorParams::Rings(_) => "rings",
+            GeneratorParams::Spirals(_) => "spirals",
+            GeneratorParams::SwissRoll(_) => "swissroll",
+            GeneratorParams::Pinwheel(_) => "pinwheel",
+            GeneratorParams::SCurve(_) => "scurve",
+            GeneratorParams::TwentyFiveGaussians(_) => "twenty_five_gaussians",
+            GeneratorParams::GaussianMixture(_) => "gaussian_mixture",
+            GeneratorParams::Lorenz63(_) => "lorenz63",
+            GeneratorParams::Rossler(_) => "rossler",
+            GeneratorParams::Lorenz96(_) => "lorenz96",
+            GeneratorParams::Thomas(_) => "thomas",
+            GeneratorParams::Aizawa(_) => "aizawa",
+            GeneratorParams::Halvorsen(_) => "halvorsen",
+            GeneratorParams::Chen(_) => "chen",
         }
     }
 
-    /// Fills defaults that depend on other values (the variant's noise level).
-    pub fn complete(&mut self) {
-        if let GeneratorParams::TwoMoons(p) = self {
-            p.noise.get_or_insert(p.variant.default_noise());
+    /// Whether the generator splits a fixed table by fractions (`file`, `digits`) instead of
+    /// drawing `n_train` / `n_val` / `n_test` points.
+    pub fn splits_a_table(&self) -> bool {
+        matches!(self, GeneratorParams::File(_) | GeneratorParams::Digits(_))
+    }
+
+    /// Split fractions of a table generator.
+    pub fn split(&self) -> Option<SplitFractions> {
+        match self {
+            GeneratorParams::File(f) => Some(f.split),
+            GeneratorParams::Digits(d) => Some(d.split),
+            _ => None,
         }
+    }
+
+    /// Fills defaults that depend on other values (a variant's noise level, an attractor's
+    /// system parameters and integration settings), from drift-data's own defaults.
+    pub fn complete(&mut self) {
+        crate::generators::complete(self);
     }
 }
 
@@ -121,24 +297,17 @@ names! {
         Torchcfm = "torchcfm",
         /// make_moons(noise) x2, then x0 -= 1 (first coordinate only)
         TorchcfmRunner = "torchcfm_runner",
+        /// make_moons(noise 0.1), standardised by the sample's mean and std, x7
+        Runner = "runner",
     } default Ffjord
-}
-
-impl MoonsVariant {
-    pub fn default_noise(self) -> f64 {
-        match self {
-            MoonsVariant::Ffjord => 0.1,
-            MoonsVariant::Torchcfm => 0.2,
-            MoonsVariant::TorchcfmRunner => 0.05,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TwoMoonsParams {
     #[serde(default)]
     pub variant: MoonsVariant,
-    /// Noise level; default depends on the variant (ffjord 0.1, torchcfm 0.2, torchcfm_runner 0.05).
+    /// Noise level; default depends on the variant (ffjord 0.1, torchcfm 0.2, torchcfm_runner 0.05,
+    /// runner 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<f64>,
 }
@@ -152,6 +321,10 @@ names! {
         Torchcfm = "torchcfm",
         /// radius 4, std 0.5, all x3
         TorchcfmRunner = "torchcfm_runner",
+        /// torchdyn generate_gaussians: unit circle, std 1, one shared offset per component of scale `noise` (1e-3)
+        Torchdyn = "torchdyn",
+        /// the runner's generators2d: radius 2, variance 0.02
+        Generators2d = "generators2d",
     } default Ffjord
 }
 
@@ -159,6 +332,9 @@ names! {
 pub struct EightGaussiansParams {
     #[serde(default)]
     pub variant: EightGaussiansVariant,
+    /// Offset scale of the `torchdyn` variant (default 1e-3); other variants take none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
 }
 
 names! {
@@ -175,6 +351,178 @@ names! {
 pub struct CheckerboardParams {
     #[serde(default)]
     pub variant: CheckerboardVariant,
+}
+
+// ---------------------------------------------------------------------------------------------
+// the 2D zoo, mixtures and attractors (recipes in drift-data; `drift list generators` prints them)
+
+names! {
+    /// Which published recipe of `circles` to follow.
+    pub enum CirclesVariant {
+        /// make_circles(factor 0.5, noise 0.08) x3
+        Ffjord = "ffjord",
+        /// make_circles(factor 0.5, noise 0.05) x3.5
+        TorchcfmRunner = "torchcfm_runner",
+        /// make_circles(factor 0.5, noise 0) x10
+        Runner = "runner",
+    } default Ffjord
+}
+
+names! {
+    /// Which published recipe of `spirals` to follow.
+    pub enum SpiralsVariant {
+        /// FFJORD's 2spirals: 540 degrees, /3, Gaussian noise 0.1
+        Ffjord = "ffjord",
+        /// torchdyn: 780 degrees, uniform noise
+        Torchdyn = "torchdyn",
+    } default Ffjord
+}
+
+names! {
+    /// Which published recipe of `swissroll` to follow.
+    pub enum SwissRollVariant {
+        /// make_swiss_roll(noise 1.0), coordinates (0, 2), /5
+        Ffjord = "ffjord",
+        /// make_swiss_roll(noise 0.1), standardised, x7
+        Runner = "runner",
+    } default Ffjord
+}
+
+names! {
+    /// Which published recipe of `pinwheel` to follow.
+    pub enum PinwheelVariant {
+        /// five arms, x2
+        Ffjord = "ffjord",
+        /// five arms, x7.5
+        Runner = "runner",
+    } default Ffjord
+}
+
+names! {
+    /// Which published recipe of `scurve` to follow.
+    pub enum SCurveVariant {
+        /// make_s_curve(noise 0.05), coordinates (0, 2), x1.5
+        TorchcfmRunner = "torchcfm_runner",
+        /// make_s_curve(noise 0.1), standardised, x7
+        Runner = "runner",
+    } default TorchcfmRunner
+}
+
+names! {
+    /// Which published recipe of `twenty_five_gaussians` to follow.
+    pub enum TwentyFiveGaussiansVariant {
+        /// WGAN-GP toy: centres 2(i, j), i, j in -2..2, std 0.05, all / 2.828
+        WganGp = "wgan_gp",
+        /// the same without the final scaling
+        Generators2d = "generators2d",
+    } default WganGp
+}
+
+/// A 2D toy with recipe variants and an optional noise level.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToyParams<V: Default> {
+    #[serde(default)]
+    pub variant: V,
+    /// Noise level of generators that take one (default per variant; `drift list generators`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+}
+
+/// FFJORD's rings have one recipe; only the noise level is a parameter.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RingsParams {
+    /// Std of the final Gaussian noise (default 0.08).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+}
+
+/// `generator = "gaussian_mixture"`: an isotropic Gaussian mixture in `dim` dimensions whose
+/// means are `spread * N(0, I)` from a fixed stream keyed by (dim, components, means_seed),
+/// never by the stage seed, so every split samples the same mixture. Its exact log-density is
+/// known to metrics.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GaussianMixtureSpec {
+    #[serde(default = "gm_dim")]
+    pub dim: u64,
+    #[serde(default = "gm_components")]
+    pub components: u64,
+    /// Scale of the component means.
+    #[serde(default = "gm_spread")]
+    pub spread: f64,
+    /// Isotropic standard deviation of every component.
+    #[serde(default = "gm_std")]
+    pub component_std: f64,
+    /// Component weights (positive; normalised); default equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
+    /// Selects another fixed set of means for the same (dim, components).
+    #[serde(default)]
+    pub means_seed: u64,
+}
+
+fn gm_dim() -> u64 {
+    2
+}
+fn gm_components() -> u64 {
+    8
+}
+fn gm_spread() -> f64 {
+    4.0
+}
+fn gm_std() -> f64 {
+    0.5
+}
+
+macro_rules! attractor_spec {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+        pub struct $name {
+            $(
+                $(#[$fm])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
+            /// RK4 step (default per system; `drift list generators`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub dt: Option<f64>,
+            /// Steps integrated and discarded before the first kept state.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub burn_in: Option<u64>,
+            /// Steps between kept states.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub stride: Option<u64>,
+        }
+    };
+}
+
+attractor_spec! {
+    /// Lorenz-63: `x' = sigma (y - x)`, `y' = x (rho - z) - y`, `z' = x y - beta z`.
+    Lorenz63Spec { sigma: f64, rho: f64, beta: f64 }
+}
+attractor_spec! {
+    /// Roessler: `x' = -y - z`, `y' = x + a y`, `z' = b + z (x - c)`.
+    RosslerSpec { a: f64, b: f64, c: f64 }
+}
+attractor_spec! {
+    /// Lorenz-96 in `dim` dimensions (>= 4) with forcing F.
+    Lorenz96Spec { dim: u64, forcing: f64 }
+}
+attractor_spec! {
+    /// Thomas: `x' = sin y - b x` and cyclic.
+    ThomasSpec { b: f64 }
+}
+attractor_spec! {
+    /// Aizawa (Langford system).
+    AizawaSpec { a: f64, b: f64, c: f64, d: f64, e: f64, f: f64 }
+}
+attractor_spec! {
+    /// Halvorsen: `x' = -a x - 4 y - 4 z - y^2` and cyclic.
+    HalvorsenSpec { a: f64 }
+}
+attractor_spec! {
+    /// Chen-Ueta: `x' = a (y - x)`, `y' = (c - a) x - x z + c y`, `z' = x y - b z`.
+    ChenSpec { a: f64, b: f64, c: f64 }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -945,6 +1293,32 @@ names! {
         Mmd = "mmd",
         /// realised network evaluations per sample, counted by the model wrapper
         Nfe = "nfe",
+        /// exact 1-Wasserstein distance (Euclidean cost, f64 assignment)
+        W1 = "w1",
+        /// sliced 1-Wasserstein over `projections` seeded directions
+        SlicedW1 = "sliced_w1",
+        /// unbiased MMD^2 with the linear kernel x.y
+        MmdLinear = "mmd_linear",
+        /// unbiased MMD^2 with the polynomial kernel (x.y / dim + poly_coef)^poly_degree
+        MmdPoly = "mmd_poly",
+        /// energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'|
+        EnergyDistance = "energy_distance",
+        /// |mean(samples) - mean(test)|
+        MeanError = "mean_error",
+        /// |coordinate-wise median(samples) - median(test)|
+        MedianError = "median_error",
+        /// k-NN precision (Kynkaanniemi et al. 2019): samples inside the test set's k-NN balls
+        Precision = "precision",
+        /// k-NN recall: test points inside the samples' k-NN balls
+        Recall = "recall",
+        /// fraction of the data mixture's components with at least mode_min_count on-mode samples
+        ModeCoverage = "mode_coverage",
+        /// fraction of samples farther than mode_threshold stds from every component
+        OffModeFraction = "off_mode_fraction",
+        /// mean log-density of the samples under the data generator's exact density
+        LogLikelihood = "log_likelihood",
+        /// test-set negative log-likelihood (nats per point) of a flow by the probability-flow ODE
+        Nll = "nll",
     } default W2
 }
 
@@ -960,7 +1334,32 @@ pub struct EvalParams {
     /// Stage seed: the sliced directions.
     #[serde(default)]
     pub seed: u64,
+    /// k of `precision` / `recall` (default 3; only with those metrics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knn_k: Option<u64>,
+    /// Degree of `mmd_poly`'s kernel (default 3; only with `mmd_poly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poly_degree: Option<u64>,
+    /// Offset c of `mmd_poly`'s kernel (default 1; only with `mmd_poly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poly_coef: Option<f64>,
+    /// On-mode radius in component standard deviations (default 3; mode metrics only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode_threshold: Option<f64>,
+    /// On-mode samples a component needs to count as covered (default 20; `mode_coverage` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode_min_count: Option<u64>,
+    /// RK4 steps of `nll`'s probability-flow ODE from t = 1 to t = 0 (default 100; `nll` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nll_steps: Option<u64>,
+    /// Hutchinson probes per evaluation for `nll` above 16 dimensions (default 1; exact
+    /// divergence at 16 dimensions or fewer; `nll` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hutchinson_probes: Option<u64>,
 }
+
+/// Up to this data dimension `nll` computes the exact divergence; above, Hutchinson's estimate.
+pub const NLL_EXACT_MAX_DIM: usize = 16;
 
 fn default_projections() -> u64 {
     256

@@ -71,6 +71,204 @@ fn typed<T: DeserializeOwned>(json: &J) -> Result<T, ParamError> {
     })
 }
 
+/// Metric-specific keys: each applies only with its metrics (an error otherwise, so that a
+/// stray key never looks like it took effect), is validated, and defaults in only when one of
+/// its metrics is asked for (so evaluations without them keep their keys).
+fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
+    use Metric as M;
+    const KNN: &[Metric] = &[M::Precision, M::Recall];
+    const POLY: &[Metric] = &[M::MmdPoly];
+    const MODES: &[Metric] = &[M::ModeCoverage, M::OffModeFraction];
+    const COVERAGE: &[Metric] = &[M::ModeCoverage];
+    const NLL: &[Metric] = &[M::Nll];
+    let uses = |group: &[Metric]| group.iter().any(|m| p.metrics.contains(m));
+    let given = [
+        ("knn_k", p.knn_k.is_some(), KNN),
+        ("poly_degree", p.poly_degree.is_some(), POLY),
+        ("poly_coef", p.poly_coef.is_some(), POLY),
+        ("mode_threshold", p.mode_threshold.is_some(), MODES),
+        ("mode_min_count", p.mode_min_count.is_some(), COVERAGE),
+        ("nll_steps", p.nll_steps.is_some(), NLL),
+        ("hutchinson_probes", p.hutchinson_probes.is_some(), NLL),
+    ];
+    for (key, is_given, group) in given {
+        if is_given && !uses(group) {
+            let names: Vec<&str> = group.iter().map(|m| m.name()).collect();
+            errors.push(ParamError::new(
+                key,
+                format!("`{key}` applies only to {}", names.join(", ")),
+            ));
+        }
+    }
+    if uses(KNN) {
+        let k = *p.knn_k.get_or_insert(drift_metrics::KNN_DEFAULT_K as u64);
+        if k == 0 {
+            errors.push(ParamError::new("knn_k", "`knn_k` must be at least 1"));
+        }
+    }
+    if uses(POLY) {
+        let degree = *p
+            .poly_degree
+            .get_or_insert(u64::from(drift_metrics::MMD_POLY_DEFAULT_DEGREE));
+        if !(1..=16).contains(&degree) {
+            errors.push(ParamError::new(
+                "poly_degree",
+                format!("`poly_degree` must be between 1 and 16, got {degree}"),
+            ));
+        }
+        let coef = *p
+            .poly_coef
+            .get_or_insert(drift_metrics::MMD_POLY_DEFAULT_COEF0);
+        if !coef.is_finite() {
+            errors.push(ParamError::new("poly_coef", "`poly_coef` must be finite"));
+        }
+    }
+    if uses(MODES) {
+        let t = *p
+            .mode_threshold
+            .get_or_insert(drift_metrics::MODE_DEFAULT_THRESHOLD);
+        if !(t.is_finite() && t > 0.0) {
+            errors.push(ParamError::new(
+                "mode_threshold",
+                format!("`mode_threshold` must be positive and finite, got {t}"),
+            ));
+        }
+    }
+    if uses(NLL) {
+        let steps = *p.nll_steps.get_or_insert(100);
+        if !(1..=100_000).contains(&steps) {
+            errors.push(ParamError::new(
+                "nll_steps",
+                format!("`nll_steps` must be between 1 and 100000, got {steps}"),
+            ));
+        }
+        let probes = *p.hutchinson_probes.get_or_insert(1);
+        if !(1..=1024).contains(&probes) {
+            errors.push(ParamError::new(
+                "hutchinson_probes",
+                format!("`hutchinson_probes` must be between 1 and 1024, got {probes}"),
+            ));
+        }
+    }
+    if uses(COVERAGE) {
+        let c = *p
+            .mode_min_count
+            .get_or_insert(drift_metrics::MODE_DEFAULT_MIN_COUNT as u64);
+        if c == 0 {
+            errors.push(ParamError::new(
+                "mode_min_count",
+                "`mode_min_count` must be at least 1",
+            ));
+        }
+    }
+}
+
+fn check_data(p: &DataParams, errors: &mut Vec<ParamError>) {
+    let generator = p.generator.name();
+    if let Some(split) = p.generator.split() {
+        for (key, given) in [
+            ("n_train", p.n_train.is_some()),
+            ("n_test", p.n_test.is_some()),
+        ] {
+            if given {
+                errors.push(
+                    ParamError::new(key, format!("`{key}` does not apply to generator `{generator}`"))
+                        .help("it splits a fixed table: set `split = { train = 0.8, val = 0.1, test = 0.1 }`"),
+                );
+            }
+        }
+        if p.n_val != 0 {
+            errors.push(
+                ParamError::new(
+                    "n_val",
+                    format!("`n_val` does not apply to generator `{generator}`"),
+                )
+                .help("set `split.val` instead"),
+            );
+        }
+        let parts = [
+            ("train", split.train),
+            ("val", split.val),
+            ("test", split.test),
+        ];
+        for (name, f) in parts {
+            if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
+                errors.push(ParamError::new(
+                    &format!("split.{name}"),
+                    format!("`split.{name}` must be between 0 and 1, got {f}"),
+                ));
+            }
+        }
+        let total = split.train + split.val + split.test;
+        if (total - 1.0).abs() > 1e-9 {
+            errors.push(
+                ParamError::new("split", format!("split fractions add up to {total}, not 1"))
+                    .help("e.g. `split = { train = 0.8, val = 0.1, test = 0.1 }`"),
+            );
+        }
+        if !(split.train > 0.0 && split.test > 0.0) {
+            errors.push(ParamError::new(
+                "split",
+                "`split.train` and `split.test` must be positive (training needs points, metrics \
+                 compare samples with the test split)",
+            ));
+        }
+        if let GeneratorParams::File(f) = &p.generator {
+            if f.path.trim().is_empty() {
+                errors.push(ParamError::new("path", "`path` is empty"));
+            }
+            if f.format_in_force().is_none() {
+                errors.push(
+                    ParamError::new(
+                        "path",
+                        format!("cannot tell the format of `{}` from its extension", f.path),
+                    )
+                    .help("name it *.parquet, *.csv or *.npy, or set `format = \"parquet\" | \"csv\" | \"npy\"`"),
+                );
+            }
+            if f.columns.as_ref().is_some_and(Vec::is_empty) {
+                errors.push(
+                    ParamError::new("columns", "`columns` is empty")
+                        .help("leave it out to use every numeric column"),
+                );
+            }
+        }
+        return;
+    }
+    match p.n_train {
+        None => errors.push(ParamError::new(
+            "n_train",
+            format!("generator `{generator}` needs `n_train`"),
+        )),
+        Some(0) => errors.push(ParamError::new("n_train", "`n_train` must be at least 1")),
+        Some(_) => {}
+    }
+    match p.n_test {
+        None => errors.push(
+            ParamError::new("n_test", format!("generator `{generator}` needs `n_test`"))
+                .help("metrics compare samples with the test split"),
+        ),
+        Some(n) if n < 2 => errors.push(
+            ParamError::new("n_test", "`n_test` must be at least 2")
+                .help("metrics compare samples with the test split"),
+        ),
+        Some(_) => {}
+    }
+    if let Some(Err(e)) = crate::generators::to_generator(&p.generator) {
+        let help = match &e {
+            drift_data::DataError::UnexpectedNoise { .. } => {
+                Some("leave `noise` out; `drift list generators` shows each generator's parameters")
+            }
+            _ => None,
+        };
+        let mut error = ParamError::new(crate::generators::error_key(&e), e.to_string());
+        if let Some(h) = help {
+            error = error.help(h);
+        }
+        errors.push(error);
+    }
+}
+
 /// Deserialises, completes and validates one instance's parameters.
 pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<ParamError>> {
     let one = |e: ParamError| vec![e];
@@ -79,20 +277,7 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
         StageKind::Data => {
             let mut p: DataParams = typed(json).map_err(one)?;
             p.generator.complete();
-            if p.n_train == 0 {
-                errors.push(ParamError::new("n_train", "`n_train` must be at least 1"));
-            }
-            if p.n_test < 2 {
-                errors.push(
-                    ParamError::new("n_test", "`n_test` must be at least 2")
-                        .help("metrics compare samples with the test split"),
-                );
-            }
-            if let GeneratorParams::TwoMoons(m) = &p.generator
-                && m.noise.is_some_and(|n| n < 0.0)
-            {
-                errors.push(ParamError::new("noise", "`noise` must be >= 0"));
-            }
+            check_data(&p, &mut errors);
             StageParams::Data(p)
         }
         StageKind::Train => {
@@ -112,7 +297,8 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
             StageParams::Sample(p)
         }
         StageKind::Eval => {
-            let p: EvalParams = typed(json).map_err(one)?;
+            let mut p: EvalParams = typed(json).map_err(one)?;
+            check_metric_options(&mut p, &mut errors);
             if p.metrics.is_empty() {
                 errors.push(
                     ParamError::new("metrics", "`metrics` is empty").help(format!(

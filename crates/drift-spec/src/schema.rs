@@ -25,14 +25,10 @@ fn schema_of<T: JsonSchema>() -> ParamSchema {
         root: schema.to_value(),
         non_semantic: Vec::new(),
     };
-    let mut ignored = Vec::new();
-    let allowed = out.allowed(&out.root, None, "", None, &mut ignored);
-    let non_semantic = allowed
-        .props
-        .iter()
-        .filter(|(_, s)| s.get("x-drift-semantic").and_then(J::as_bool) == Some(false))
-        .map(|(k, _)| k.clone())
-        .collect();
+    let mut non_semantic = Vec::new();
+    out.collect_non_semantic(&out.root, &mut non_semantic, 0);
+    non_semantic.sort();
+    non_semantic.dedup();
     out.non_semantic = non_semantic;
     out
 }
@@ -103,6 +99,32 @@ impl ParamSchema {
     fn lookup(&self, reference: &str) -> Option<&J> {
         let name = reference.strip_prefix("#/$defs/")?;
         self.root.get("$defs")?.get(name)
+    }
+
+    /// Top-level keys marked `x-drift-semantic = false`, in the object itself and in every
+    /// branch it can take (`$ref`, `allOf`, all `oneOf` branches: a generator's own keys live
+    /// in its branch).
+    fn collect_non_semantic(&self, node: &J, out: &mut Vec<String>, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        if let Some(props) = node.get("properties").and_then(J::as_object) {
+            for (k, v) in props {
+                if v.get("x-drift-semantic").and_then(J::as_bool) == Some(false) {
+                    out.push(k.clone());
+                }
+            }
+        }
+        if let Some(r) = node.get("$ref").and_then(J::as_str)
+            && let Some(target) = self.lookup(r)
+        {
+            self.collect_non_semantic(target, out, depth + 1);
+        }
+        for group in ["allOf", "oneOf", "anyOf"] {
+            for branch in node.get(group).and_then(J::as_array).into_iter().flatten() {
+                self.collect_non_semantic(branch, out, depth + 1);
+            }
+        }
     }
 
     /// Merges an object schema's own properties, `$ref`, `allOf`; `oneOf` branches are chosen by

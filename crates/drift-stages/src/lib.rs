@@ -51,24 +51,133 @@ impl Executor for StageExecutor {
     }
 }
 
-fn generator(p: &GeneratorParams) -> drift_data::Generator {
-    use drift_data as d;
-    match p {
-        GeneratorParams::TwoMoons(m) => d::Generator::TwoMoons {
-            variant: d::MoonsVariant::from_name(m.variant.name()).expect("same variant names"),
-            noise: m.noise.unwrap_or(m.variant.default_noise()),
-        },
-        GeneratorParams::EightGaussians(g) => d::Generator::EightGaussians {
-            variant: d::EightGaussiansVariant::from_name(g.variant.name())
-                .expect("same variant names"),
-        },
-        GeneratorParams::Checkerboard(c) => d::Generator::Checkerboard {
-            variant: d::CheckerboardVariant::from_name(c.variant.name())
-                .expect("same variant names"),
-        },
-        GeneratorParams::Gmm(_) => d::Generator::Gmm,
-        GeneratorParams::Spiral(_) => d::Generator::Spiral,
+/// The digits table (see data/make_digits.py), shipped inside the binary so that
+/// `generator = "digits"` works from any directory.
+const DIGITS_PARQUET: &[u8] = include_bytes!("../../../data/digits.parquet");
+
+/// The generator behind a data stage's parameters, or why there is none.
+fn generator(p: &GeneratorParams) -> Result<drift_data::Generator, ExecError> {
+    match drift_spec::generators::to_generator(p) {
+        Some(Ok(g)) => Ok(g),
+        Some(Err(e)) => Err(io(e)),
+        None => Err(ExecError(format!(
+            "generator `{}` is a fixed table: it cannot draw fresh points \
+             (use data_sampling = \"with_replacement\")",
+            p.name()
+        ))),
     }
+}
+
+/// A fixed table (`file`, `digits`): read and check it, shuffle its rows with the stage seed,
+/// split by fractions, optionally standardise by the training split, write the splits.
+fn run_table_data(
+    job: &Job<'_>,
+    p: &params::DataParams,
+    seed: &dyn Fn(&str) -> u64,
+) -> Result<Cost, ExecError> {
+    use drift_io::FileFormat as F;
+    let (table, origin, standardize, split) = match &p.generator {
+        GeneratorParams::File(f) => {
+            let path = f
+                .resolved_path
+                .clone()
+                .ok_or_else(|| ExecError("the data file was not resolved by the planner".into()))?;
+            let format = match f.format_in_force() {
+                Some(params::FileFormat::Parquet) => F::Parquet,
+                Some(params::FileFormat::Csv) => F::Csv,
+                Some(params::FileFormat::Npy) => F::Npy,
+                None => return Err(ExecError(format!("unknown format of {}", path.display()))),
+            };
+            let (table, digest) = drift_io::read_numeric_file(&path, format).map_err(io)?;
+            let planned = job
+                .instance
+                .semantic
+                .get("content_digest")
+                .and_then(|v| v.as_str());
+            if planned != Some(digest.to_hex().as_str()) {
+                return Err(ExecError(format!(
+                    "{} changed after the run was planned; run again to use the new content",
+                    path.display()
+                )));
+            }
+            let table = match &f.columns {
+                Some(columns) => table.select(columns, &path).map_err(io)?,
+                None => table,
+            };
+            (table, path, f.standardize, f.split)
+        }
+        GeneratorParams::Digits(d) => {
+            let origin = Path::new("data/digits.parquet");
+            let table = drift_io::read_numeric_bytes(DIGITS_PARQUET.to_vec(), F::Parquet, origin)
+                .map_err(io)?;
+            let pixels: Vec<String> = table
+                .columns
+                .iter()
+                .filter(|c| c.starts_with("pixel_"))
+                .cloned()
+                .collect();
+            let mut table = table.select(&pixels, origin).map_err(io)?;
+            for v in &mut table.values {
+                *v /= 16.0;
+            }
+            (table, origin.to_path_buf(), d.standardize, d.split)
+        }
+        _ => unreachable!("only table generators come here"),
+    };
+    table.check_finite(&origin).map_err(io)?;
+    let (n, dim) = (table.rows, table.columns.len());
+    let n_test = (split.test * n as f64).round() as usize;
+    let n_val = (split.val * n as f64).round() as usize;
+    let n_train = n.saturating_sub(n_test + n_val);
+    if n_train == 0 || n_test < 2 {
+        return Err(ExecError(format!(
+            "{} has {n} rows: split train {} / val {} / test {} gives {n_train} / {n_val} / {n_test} \
+             rows; training needs at least 1 and the test split at least 2",
+            origin.display(),
+            split.train,
+            split.val,
+            split.test
+        )));
+    }
+    // Fisher-Yates on u64 draws, so the order is the same on every platform.
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = drift_dynamics::rng(seed("split"), 0);
+    for i in (1..n).rev() {
+        use rand::Rng as _;
+        let j = rng.random_range(0..=i as u64) as usize;
+        order.swap(i, j);
+    }
+    let (train, rest) = order.split_at(n_train);
+    let (val, test) = rest.split_at(n_val);
+    let (mut shift, mut scale) = (vec![0f64; dim], vec![1f64; dim]);
+    if standardize {
+        for c in 0..dim {
+            let column = || train.iter().map(|&r| table.values[r * dim + c]);
+            let mean = column().sum::<f64>() / n_train as f64;
+            let var = column().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n_train as f64;
+            shift[c] = mean;
+            // A constant column keeps its scale instead of dividing by zero.
+            scale[c] = if var > 0.0 { var.sqrt() } else { 1.0 };
+        }
+    }
+    let (source, shift, scale) = (&table.values, &shift, &scale);
+    for (name, rows) in [("train", train), ("val", val), ("test", test)] {
+        let values: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| {
+                (0..dim).map(move |c| ((source[r * dim + c] - shift[c]) / scale[c]) as f32)
+            })
+            .collect();
+        drift_io::write_points(&job.out_dir.join(format!("{name}.parquet")), dim, &values)
+            .map_err(io)?;
+    }
+    let mut cost = Cost::new();
+    cost.insert("source_rows".into(), n.into());
+    cost.insert(
+        "columns".into(),
+        serde_json::Value::from(table.columns.clone()),
+    );
+    Ok(cost)
 }
 
 fn run_data(
@@ -76,10 +185,14 @@ fn run_data(
     p: &params::DataParams,
     seed: &dyn Fn(&str) -> u64,
 ) -> Result<Cost, ExecError> {
-    let generator = generator(&p.generator);
+    if p.generator.splits_a_table() {
+        return run_table_data(job, p, seed);
+    }
+    let generator = generator(&p.generator)?;
+    let (n_train, n_test) = (p.n_train.unwrap_or(0), p.n_test.unwrap_or(0));
     // Each split has its own stream, so changing n_test leaves the training split unchanged.
-    for (split, n) in [("train", p.n_train), ("val", p.n_val), ("test", p.n_test)] {
-        let points = generator.sample(n as usize, seed(split));
+    for (split, n) in [("train", n_train), ("val", p.n_val), ("test", n_test)] {
+        let points = generator.try_sample(n as usize, seed(split)).map_err(io)?;
         drift_io::write_points(
             &job.out_dir.join(format!("{split}.parquet")),
             points.dim,
@@ -190,7 +303,7 @@ impl StageExecutor {
                     let StageParams::Data(dp) = &data.instance.params else {
                         return Err(ExecError("the data input is not a data stage".into()));
                     };
-                    (dim, TrainingData::Fresh(generator(&dp.generator)))
+                    (dim, TrainingData::Fresh(generator(&dp.generator)?))
                 }
             }
         };
@@ -384,22 +497,136 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     // Both sets are already in random order: compare the first min(n, n_test) points of each.
     let m = (xs.len() / dim).min(ys.len() / dim);
     let (a, b) = (&xs[..m * dim], &ys[..m * dim]);
+    // The data generator, for the metrics that need its density or its mixture components.
+    let truth = || -> Result<drift_data::Generator, ExecError> {
+        let StageParams::Data(dp) = &data.instance.params else {
+            return Err(ExecError("the test data input is not a data stage".into()));
+        };
+        generator(&dp.generator)
+    };
+    let mixture = || -> Result<drift_data::Mixture, ExecError> {
+        truth()?.mixture().ok_or_else(|| {
+            ExecError(format!(
+                "the data of {} is not a Gaussian mixture: mode metrics need known components",
+                data.instance.id
+            ))
+        })
+    };
     let mut rows = Vec::new();
+    let mut coverage: Option<drift_metrics::ModeCoverage> = None;
+    let mut knn: Option<drift_metrics::PrecisionRecall> = None;
+    let mut nll_nfe: Option<u64> = None;
     for metric in &p.metrics {
+        use params::Metric as M;
+        let fail = |e: &dyn std::fmt::Display| ExecError(format!("{}: {e}", metric.name()));
         let value = match metric {
-            params::Metric::W2 => drift_metrics::w2(a, b, dim),
-            params::Metric::SlicedW2 => {
-                drift_metrics::sliced_w2(a, b, dim, p.projections as usize, seed)
+            M::W2 => drift_metrics::w2(a, b, dim),
+            M::SlicedW2 => drift_metrics::sliced_w2(a, b, dim, p.projections as usize, seed),
+            M::Mmd => drift_metrics::mmd(a, b, dim),
+            M::Nfe => Ok(realised_nfe(&samples.dir)?),
+            M::W1 => drift_metrics::w1(a, b, dim),
+            M::SlicedW1 => drift_metrics::sliced_w1(a, b, dim, p.projections as usize, seed),
+            M::MmdLinear => drift_metrics::mmd_linear(a, b, dim),
+            M::MmdPoly => drift_metrics::mmd_poly_with(
+                a,
+                b,
+                dim,
+                p.poly_degree
+                    .map_or(drift_metrics::MMD_POLY_DEFAULT_DEGREE, |d| d as u32),
+                p.poly_coef.unwrap_or(drift_metrics::MMD_POLY_DEFAULT_COEF0),
+            ),
+            M::EnergyDistance => drift_metrics::energy_distance(a, b, dim),
+            M::MeanError => drift_metrics::mean_error(a, b, dim),
+            M::MedianError => drift_metrics::median_error(a, b, dim),
+            M::Precision | M::Recall => {
+                if knn.is_none() {
+                    let k = p.knn_k.map_or(drift_metrics::KNN_DEFAULT_K, |k| k as usize);
+                    knn = Some(
+                        drift_metrics::knn_precision_recall(b, a, dim, k).map_err(|e| fail(&e))?,
+                    );
+                }
+                let pr = knn.as_ref().expect("computed above");
+                Ok(if *metric == M::Precision {
+                    pr.precision
+                } else {
+                    pr.recall
+                })
             }
-            params::Metric::Mmd => drift_metrics::mmd(a, b, dim),
-            params::Metric::Nfe => Ok(realised_nfe(&samples.dir)?),
+            M::ModeCoverage | M::OffModeFraction => {
+                if coverage.is_none() {
+                    let mix = mixture()?;
+                    coverage = Some(
+                        drift_metrics::mode_coverage(
+                            a,
+                            dim,
+                            &mix.means,
+                            &mix.stds,
+                            p.mode_threshold
+                                .unwrap_or(drift_metrics::MODE_DEFAULT_THRESHOLD),
+                            p.mode_min_count
+                                .map_or(drift_metrics::MODE_DEFAULT_MIN_COUNT, |c| c as usize),
+                        )
+                        .map_err(|e| fail(&e))?,
+                    );
+                }
+                let c = coverage.as_ref().expect("computed above");
+                Ok(if *metric == M::ModeCoverage {
+                    c.coverage
+                } else {
+                    c.off_mode_fraction
+                })
+            }
+            M::Nll => {
+                let (net, method, model_dim) = load_network(job, "model", &ComputeDevice::cpu())?;
+                if !matches!(method, drift_dynamics::method::Method::Flow(_)) {
+                    return Err(ExecError(format!(
+                        "nll: the model is a {} model, not a velocity field",
+                        method.family()
+                    )));
+                }
+                if model_dim != dim {
+                    return Err(ExecError(format!(
+                        "nll: the model has {model_dim} dimensions, the test data {dim}"
+                    )));
+                }
+                // The whole test split, not only the points compared with the samples.
+                let x1: Vec<f64> = ys.iter().map(|&v| f64::from(v)).collect();
+                let steps = p.nll_steps.unwrap_or(100) as usize;
+                let mut field = if dim <= params::NLL_EXACT_MAX_DIM {
+                    drift_nn::NetDivergenceField::exact(&net)
+                } else {
+                    drift_nn::NetDivergenceField::hutchinson(
+                        &net,
+                        p.hutchinson_probes.unwrap_or(1) as usize,
+                        seed,
+                    )
+                }
+                .map_err(io)?;
+                let lik = drift_dynamics::likelihood::log_likelihood(&mut field, &x1, steps)
+                    .map_err(|e| fail(&e))?;
+                nll_nfe = Some(lik.nfe);
+                Ok(-lik.log_p.iter().sum::<f64>() / lik.log_p.len().max(1) as f64)
+            }
+            M::LogLikelihood => {
+                let points: Vec<f64> = a.iter().map(|&v| f64::from(v)).collect();
+                let logp = truth()?.log_density(&points).ok_or_else(|| {
+                    ExecError(format!(
+                        "log_likelihood: the generator of {} has no closed-form density",
+                        data.instance.id
+                    ))
+                })?;
+                Ok(logp.iter().sum::<f64>() / logp.len().max(1) as f64)
+            }
         }
-        .map_err(|e| ExecError(format!("{}: {e}", metric.name())))?;
+        .map_err(|e| fail(&e))?;
         rows.push((metric.name().to_string(), value));
     }
     drift_io::write_metrics(&job.out_dir.join("metrics.parquet"), &rows).map_err(io)?;
     let mut cost = Cost::new();
     cost.insert("compared_points".into(), json!(m));
+    if let Some(n) = nll_nfe {
+        cost.insert("nll_nfe".into(), json!(n));
+    }
     Ok(cost)
 }
 
