@@ -611,9 +611,9 @@ impl Builder<'_> {
                         node: data,
                     });
                     if let StageParams::Eval(ep) = &params
-                        && ep.metrics.contains(&drift_spec::params::Metric::Nll)
+                        && let Some(metric) = ep.metrics.iter().find(|m| m.reads_the_model())
                     {
-                        match self.nll_model(def, &table, samples) {
+                        match self.flow_model(def, &table, samples, metric.name()) {
                             Some(model) => inputs.push(Input {
                                 role: "model".into(),
                                 node: model,
@@ -656,9 +656,16 @@ impl Builder<'_> {
     /// The solver must fit the method the model was trained with, and reflow pairs need a
     /// deterministic solve of a position-space model: checked here so that `drift check` finds
     /// it before anything is trained.
-    /// The model behind an evaluation's samples when `nll` can be computed for it: a flow
-    /// whose network is the velocity field from N(0, I). Otherwise a diagnostic at `metrics`.
-    fn nll_model(&mut self, def: &StageDef, table: &Node, samples: NodeIndex) -> Option<NodeIndex> {
+    /// The model behind an evaluation's samples when `metric` (one that integrates the model's
+    /// flow) can be computed for it: a flow whose network is the velocity field from N(0, I).
+    /// Otherwise a diagnostic at `metrics`.
+    fn flow_model(
+        &mut self,
+        def: &StageDef,
+        table: &Node,
+        samples: NodeIndex,
+        metric: &str,
+    ) -> Option<NodeIndex> {
         use drift_spec::params::MethodParams as M;
         let model = self.instances[samples.index()].input("model")?;
         let inst = &self.instances[model.index()];
@@ -675,13 +682,13 @@ impl Builder<'_> {
         );
         let problem = if !velocity {
             Some(format!(
-                "`nll` needs a flow whose network is the velocity field; model {} is trained by `{}`",
+                "`{metric}` needs a flow whose network is the velocity field; model {} is trained by `{}`",
                 inst.id,
                 train.method.name()
             ))
         } else if inst.input("source").is_some() {
             Some(format!(
-                "`nll` needs the N(0, I) prior; model {} transports from a data source",
+                "`{metric}` needs the N(0, I) prior; model {} transports from a data source",
                 inst.id
             ))
         } else {
@@ -695,8 +702,9 @@ impl Builder<'_> {
                     message,
                 )
                 .with_help(
-                    "nll works for flow_matching, flow_matching_lipman, ot_cfm, sb_cfm and \
-                     rectified_flow models trained from source = \"gaussian\"",
+                    "nll, straightness and path_energy work for flow_matching, \
+                     flow_matching_lipman, ot_cfm, sb_cfm and rectified_flow models trained \
+                     from source = \"gaussian\"",
                 ),
             );
             return None;

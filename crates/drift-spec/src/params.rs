@@ -1319,6 +1319,10 @@ names! {
         LogLikelihood = "log_likelihood",
         /// test-set negative log-likelihood (nats per point) of a flow by the probability-flow ODE
         Nll = "nll",
+        /// straightness of the flow's paths: mean (1/T) int |(x_1 - x_0) - T v(x_t, t)|^2 dt
+        Straightness = "straightness",
+        /// normalised path energy: (mean T int |v|^2 dt - mean |x_1 - x_0|^2) / mean |x_1 - x_0|^2
+        PathEnergy = "path_energy",
     } default W2
 }
 
@@ -1356,6 +1360,21 @@ pub struct EvalParams {
     /// divergence at 16 dimensions or fewer; `nll` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hutchinson_probes: Option<u64>,
+    /// Euler steps of the paths `straightness` and `path_energy` measure (default 100; those
+    /// metrics only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory_steps: Option<u64>,
+}
+
+impl Metric {
+    /// Whether the metric integrates the model's flow itself (so the evaluation reads the
+    /// model behind its samples).
+    pub fn reads_the_model(self) -> bool {
+        matches!(
+            self,
+            Metric::Nll | Metric::Straightness | Metric::PathEnergy
+        )
+    }
 }
 
 /// Up to this data dimension `nll` computes the exact divergence; above, Hutchinson's estimate.

@@ -81,6 +81,7 @@ fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
     const MODES: &[Metric] = &[M::ModeCoverage, M::OffModeFraction];
     const COVERAGE: &[Metric] = &[M::ModeCoverage];
     const NLL: &[Metric] = &[M::Nll];
+    const PATHS: &[Metric] = &[M::Straightness, M::PathEnergy];
     let uses = |group: &[Metric]| group.iter().any(|m| p.metrics.contains(m));
     let given = [
         ("knn_k", p.knn_k.is_some(), KNN),
@@ -90,6 +91,7 @@ fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
         ("mode_min_count", p.mode_min_count.is_some(), COVERAGE),
         ("nll_steps", p.nll_steps.is_some(), NLL),
         ("hutchinson_probes", p.hutchinson_probes.is_some(), NLL),
+        ("trajectory_steps", p.trajectory_steps.is_some(), PATHS),
     ];
     for (key, is_given, group) in given {
         if is_given && !uses(group) {
@@ -147,6 +149,15 @@ fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
             errors.push(ParamError::new(
                 "hutchinson_probes",
                 format!("`hutchinson_probes` must be between 1 and 1024, got {probes}"),
+            ));
+        }
+    }
+    if uses(PATHS) {
+        let steps = *p.trajectory_steps.get_or_insert(100);
+        if !(1..=100_000).contains(&steps) {
+            errors.push(ParamError::new(
+                "trajectory_steps",
+                format!("`trajectory_steps` must be between 1 and 100000, got {steps}"),
             ));
         }
     }

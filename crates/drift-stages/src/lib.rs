@@ -516,6 +516,7 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     let mut coverage: Option<drift_metrics::ModeCoverage> = None;
     let mut knn: Option<drift_metrics::PrecisionRecall> = None;
     let mut nll_nfe: Option<u64> = None;
+    let mut paths: Option<drift_metrics::TrajectoryMetrics> = None;
     for metric in &p.metrics {
         use params::Metric as M;
         let fail = |e: &dyn std::fmt::Display| ExecError(format!("{}: {e}", metric.name()));
@@ -607,6 +608,18 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
                 nll_nfe = Some(lik.nfe);
                 Ok(-lik.log_p.iter().sum::<f64>() / lik.log_p.len().max(1) as f64)
             }
+            M::Straightness | M::PathEnergy => {
+                if paths.is_none() {
+                    let steps = p.trajectory_steps.unwrap_or(100) as usize;
+                    paths = Some(flow_paths(job, dim, m, steps, seed)?);
+                }
+                let t = paths.as_ref().expect("computed above");
+                Ok(if *metric == M::Straightness {
+                    t.straightness
+                } else {
+                    t.path_energy
+                })
+            }
             M::LogLikelihood => {
                 let points: Vec<f64> = a.iter().map(|&v| f64::from(v)).collect();
                 let logp = truth()?.log_density(&points).ok_or_else(|| {
@@ -628,6 +641,59 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
         cost.insert("nll_nfe".into(), json!(n));
     }
     Ok(cost)
+}
+
+/// Straightness and path energy of the model's flow (the eval's `model` input): `n` paths
+/// from fresh N(0, I) noise (ChaCha stream 7 of the eval seed), integrated by Euler with
+/// `steps` steps from t = 0 to 1, with the velocity also evaluated at the end point, and the
+/// trapezoid rule for the time integrals.
+fn flow_paths(
+    job: &Job<'_>,
+    dim: usize,
+    n: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<drift_metrics::TrajectoryMetrics, ExecError> {
+    use drift_dynamics::Field as _;
+    let (net, method, model_dim) = load_network(job, "model", &ComputeDevice::cpu())?;
+    if !matches!(method, drift_dynamics::method::Method::Flow(_)) || model_dim != dim {
+        return Err(ExecError(format!(
+            "straightness: the model ({} family, {model_dim} dimensions) is not a {dim}-dimensional velocity field",
+            method.family()
+        )));
+    }
+    let mut rng = drift_dynamics::rng(seed, 7);
+    let mut x = vec![0f64; n * dim];
+    drift_dynamics::fill_normal(&mut rng, &mut x);
+    let (k, h) = (steps, 1.0 / steps as f64);
+    let times: Vec<f64> = (0..=k).map(|i| i as f64 * h).collect();
+    let mut states = vec![0f64; n * (k + 1) * dim];
+    let mut velocities = vec![0f64; n * (k + 1) * dim];
+    let mut field = drift_nn::NetField::new(&net);
+    let mut v = vec![0f64; n * dim];
+    for (step, &t) in times.iter().enumerate() {
+        field.eval(t, &x, &mut v).map_err(io)?;
+        for p in 0..n {
+            let at = (p * (k + 1) + step) * dim;
+            states[at..at + dim].copy_from_slice(&x[p * dim..(p + 1) * dim]);
+            velocities[at..at + dim].copy_from_slice(&v[p * dim..(p + 1) * dim]);
+        }
+        if step < k {
+            for (xv, vv) in x.iter_mut().zip(&v) {
+                *xv += h * vv;
+            }
+        }
+    }
+    drift_metrics::trajectory_metrics(
+        &drift_metrics::Trajectories {
+            dim,
+            times: &times,
+            states: &states,
+            velocities: &velocities,
+        },
+        drift_metrics::Quadrature::Trapezoid,
+    )
+    .map_err(io)
 }
 
 /// The realised NFE a sample entry recorded.
