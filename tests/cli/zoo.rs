@@ -89,3 +89,56 @@ fn mode_metrics_need_a_mixture_and_options_need_their_metrics() {
         out.stderr
     );
 }
+
+#[test]
+fn snapshot_data_have_a_time_column_and_cannot_be_trained_on() {
+    let s = Scratch::new();
+    let text = r#"[experiment]
+name = "snap"
+
+[data.ou]
+generator = "ou_snapshots"
+dim = 2
+times = [0.0, 0.5, 3.0]
+theta = 1.0
+mu = 0.0
+sigma = 1.0
+x0_mean = 2.0
+x0_std = 0.5
+n_train = 10
+n_test = 2000
+"#;
+    let spec = s.write("snap.toml", text);
+    let run = s.run_json(&spec, &[]);
+    let (dim, times, values) =
+        drift_io::read_snapshots(&s.entry_dir(&run[0]).join("test.parquet")).unwrap();
+    assert_eq!((dim, times.len()), (2, 6000));
+    // OU from N(2, 0.5^2): mean 2 e^{-t}, variance 0.25 e^{-2t} + (1 - e^{-2t}) / 2.
+    for (j, &t) in [0.0f64, 0.5, 3.0].iter().enumerate() {
+        let block = &values[j * 4000..(j + 1) * 4000];
+        assert!(times[j * 2000..(j + 1) * 2000].iter().all(|&x| x == t));
+        let xs: Vec<f64> = block.iter().step_by(2).map(|&v| f64::from(v)).collect();
+        let mean = xs.iter().sum::<f64>() / 2000.0;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 1999.0;
+        let (m, v) = (
+            2.0 * (-t).exp(),
+            0.25 * (-2.0 * t).exp() + (1.0 - (-2.0 * t).exp()) / 2.0,
+        );
+        // 5 standard errors of the mean; 10% on the variance.
+        assert!(
+            (mean - m).abs() < 5.0 * (v / 2000.0).sqrt(),
+            "t {t}: mean {mean} vs {m}"
+        );
+        assert!((var - v).abs() < 0.1 * v, "t {t}: variance {var} vs {v}");
+    }
+    let training =
+        format!("{text}\n[train.fm]\nmethod = \"flow_matching\"\ndata = \"data.ou\"\nsteps = 5\n");
+    let bad = s.write("snap_train.toml", &training);
+    let out = s.drift(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("holds time snapshots"),
+        "{}",
+        out.stderr
+    );
+}

@@ -568,7 +568,20 @@ pub fn list(what: &str) -> u8 {
     };
     match what {
         "generators" => {
-            let recipes = drift_data::catalogue();
+            let mut recipes = drift_data::catalogue();
+            // Snapshot processes are named `<process>_snapshots` in specs.
+            recipes.extend(
+                drift_data::snapshot_catalogue()
+                    .into_iter()
+                    .map(|mut info| {
+                        info.name = match info.name {
+                            "ou" => "ou_snapshots",
+                            "double_well" => "double_well_snapshots",
+                            other => other,
+                        };
+                        info
+                    }),
+            );
             for (name, doc) in stage_schema(StageKind::Data).variants() {
                 out.push_str(&format!("{name}\n    {doc}\n"));
                 out.push_str(&docs(StageKind::Data, "generator", &name));

@@ -36,6 +36,18 @@
 //!
 //! [`read_metrics`] also accepts `LargeUtf8` and `Utf8View` for `metric`.
 //!
+//! ## Snapshots ([`write_snapshots`], [`read_snapshots`])
+//!
+//! Time-snapshot data (marginals of a process at several times), one row per point:
+//!
+//! | column | Arrow type | nullable | meaning |
+//! |---|---|---|---|
+//! | `t` | `Float64` | no | the time of the row's snapshot |
+//! | `x0` .. `x{dim-1}` | `Float32` | no | coordinates, as in a points file |
+//!
+//! Rows are grouped by time in increasing order. [`read_points`] refuses these files (the
+//! `t` column), so no stage mistakes snapshots for a plain sample.
+//!
 //! ## Loss curves ([`write_loss_curve`], [`read_loss_curve`])
 //!
 //! One row per optimisation step:
@@ -73,7 +85,8 @@ pub use arrow::record_batch::RecordBatch;
 pub use error::IoError;
 pub use fsops::{file_digest, write_atomic};
 pub use schemas::{
-    read_loss_curve, read_metrics, read_points, write_loss_curve, write_metrics, write_points,
+    read_loss_curve, read_metrics, read_points, read_snapshots, write_loss_curve, write_metrics,
+    write_points, write_snapshots,
 };
 pub use table::{ROW_GROUP_ROWS, read_record_batches, write_record_batch, writer_properties};
 pub use user_data::{FileFormat, NumericTable, read_numeric_bytes, read_numeric_file};

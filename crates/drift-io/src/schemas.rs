@@ -158,6 +158,84 @@ pub fn read_points(path: &Path) -> Result<(usize, Vec<f32>), IoError> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Snapshots
+// ---------------------------------------------------------------------------------------
+
+/// Writes time-snapshot data: a non-null `Float64` column `t` (each row's time), then one
+/// non-null `Float32` column per coordinate `x0` .. `x{dim-1}` (`values` row-major, `n x dim`,
+/// `times.len() == n`).
+pub fn write_snapshots(
+    path: &Path,
+    dim: usize,
+    times: &[f64],
+    values: &[f32],
+) -> Result<(), IoError> {
+    if dim == 0 || !values.len().is_multiple_of(dim) || values.len() / dim != times.len() {
+        return Err(IoError::invalid_input(
+            path,
+            format!(
+                "{} values and {} times do not form rows of dim {dim} with one time each",
+                values.len(),
+                times.len()
+            ),
+        ));
+    }
+    let mut fields = vec![Field::new("t", DataType::Float64, false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Float64Array::from(times.to_vec()))];
+    for j in 0..dim {
+        let column: Vec<f32> = values.iter().skip(j).step_by(dim).copied().collect();
+        fields.push(Field::new(coordinate_name(j), DataType::Float32, false));
+        columns.push(Arc::new(Float32Array::from(column)));
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema, columns).map_err(|e| {
+        IoError::invalid_input(path, format!("cannot assemble the snapshots table: {e}"))
+    })?;
+    let bytes = encode(path, &batch, false)?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads a snapshots file: `(dim, times, values)`, the inverse of [`write_snapshots`].
+pub fn read_snapshots(path: &Path) -> Result<(usize, Vec<f64>, Vec<f32>), IoError> {
+    let builder = open_reader(path)?;
+    let schema = builder.schema().clone();
+    let dim = schema.fields().len().saturating_sub(1);
+    if dim == 0 {
+        return Err(IoError::schema(
+            path,
+            "expected a `t` column and coordinate columns x0, x1, ...",
+        ));
+    }
+    let names: Vec<String> = (0..dim).map(coordinate_name).collect();
+    let (float32, float64) = ([DataType::Float32], [DataType::Float64]);
+    let mut expected: Vec<(&str, &[DataType])> = vec![("t", &float64[..])];
+    expected.extend(names.iter().map(|n| (n.as_str(), &float32[..])));
+    check_columns(path, &schema, &expected)?;
+    let batches = read_all(path, builder)?;
+    let (mut times, mut values) = (Vec::new(), Vec::new());
+    for batch in &batches {
+        let t = batch.column(0);
+        check_no_nulls(path, "t", t)?;
+        times.extend_from_slice(t.as_primitive::<Float64Type>().values());
+        let start = values.len();
+        values.resize(start + batch.num_rows() * dim, 0f32);
+        for (j, name) in names.iter().enumerate() {
+            let column = batch.column(j + 1);
+            check_no_nulls(path, name, column)?;
+            for (i, &v) in column
+                .as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .enumerate()
+            {
+                values[start + i * dim + j] = v;
+            }
+        }
+    }
+    Ok((dim, times, values))
+}
+
+// ---------------------------------------------------------------------------------------
 // Metrics
 // ---------------------------------------------------------------------------------------
 

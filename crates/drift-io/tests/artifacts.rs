@@ -612,3 +612,21 @@ fn file_digest_matches_blake3_for_small_and_large_files() {
         );
     }
 }
+
+#[test]
+fn snapshots_round_trip_and_points_readers_refuse_them() {
+    let dir = tmp();
+    let path = dir.path().join("snap.parquet");
+    let times = [0.0, 0.0, 0.5, 0.5, 2.0, 2.0];
+    let values = floats(12, 9);
+    drift_io::write_snapshots(&path, 2, &times, &values).unwrap();
+    let (dim, t, v) = drift_io::read_snapshots(&path).unwrap();
+    assert_eq!((dim, t.as_slice(), v), (2, &times[..], values));
+    // A points reader sees the time column and says so.
+    let err = read_points(&path).unwrap_err();
+    assert_names_file(&err, &path);
+    // Mismatched counts are refused before anything is written.
+    let bad = dir.path().join("bad.parquet");
+    assert!(drift_io::write_snapshots(&bad, 2, &times[..5], &floats(12, 1)).is_err());
+    assert!(!bad.exists());
+}

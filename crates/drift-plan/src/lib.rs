@@ -622,6 +622,9 @@ impl Builder<'_> {
                         }
                     }
                 }
+                if def.kind == StageKind::Train {
+                    self.refuse_snapshot_inputs(def, &table, &inputs);
+                }
                 if def.kind == StageKind::Sample
                     && let Some(model) = inputs.first().map(|i| i.node)
                 {
@@ -710,6 +713,31 @@ impl Builder<'_> {
             return None;
         }
         Some(model)
+    }
+
+    /// Time-snapshot data sets are for trajectory inference, which no method implements yet:
+    /// a training on them is a spec error at the reference, not a schema error at run time.
+    fn refuse_snapshot_inputs(&mut self, def: &StageDef, table: &Node, inputs: &[Input]) {
+        for input in inputs {
+            let inst = &self.instances[input.node.index()];
+            if let StageParams::Data(d) = &inst.params
+                && d.generator.is_snapshots()
+            {
+                let message = format!(
+                    "{} holds time snapshots (generator `{}`); no training method reads them yet",
+                    inst.id,
+                    d.generator.name()
+                );
+                self.diags.push(
+                    Diagnostic::new(
+                        Some(def.span_of(table, &input.role)),
+                        format!("{}.{}", def.label(), input.role),
+                        message,
+                    )
+                    .with_help("train on a generator that draws points; snapshot data sets are for trajectory-inference methods"),
+                );
+            }
+        }
     }
 
     fn check_sampler_fits(

@@ -39,7 +39,10 @@ pub fn to_generator(p: &GeneratorParams) -> Option<Result<Generator, DataError>>
                     .map(|()| Generator::GaussianMixture(params)),
             )
         }
-        GeneratorParams::File(_) | GeneratorParams::Digits(_) => None,
+        GeneratorParams::File(_)
+        | GeneratorParams::Digits(_)
+        | GeneratorParams::OuSnapshots(_)
+        | GeneratorParams::DoubleWellSnapshots(_) => None,
         _ => {
             let params = attractor(p)?;
             Some(params.validate().map(|()| Generator::Attractor(params)))
@@ -146,6 +149,45 @@ fn attractor(p: &GeneratorParams) -> Option<AttractorParams> {
         _ => return None,
     }
     Some(out)
+}
+
+/// The snapshot simulation these parameters describe (`None` for other generators).
+pub fn to_snapshots(p: &GeneratorParams) -> Option<drift_data::SnapshotParams> {
+    use drift_data::{InitialDistribution, SdeProcess, SnapshotParams};
+    let (process, dim, times, dt) = match p {
+        GeneratorParams::OuSnapshots(s) => (
+            SdeProcess::OrnsteinUhlenbeck(drift_data::OuParams {
+                theta: s.theta,
+                mu: s.mu,
+                sigma: s.sigma,
+                x0: InitialDistribution {
+                    mean: s.x0_mean,
+                    std: s.x0_std,
+                },
+            }),
+            s.dim,
+            &s.times,
+            s.dt,
+        ),
+        GeneratorParams::DoubleWellSnapshots(s) => (
+            SdeProcess::DoubleWell(drift_data::DoubleWellParams {
+                sigma: s.sigma,
+                x0: InitialDistribution {
+                    mean: s.x0_mean,
+                    std: s.x0_std,
+                },
+            }),
+            s.dim,
+            &s.times,
+            s.dt,
+        ),
+        _ => return None,
+    };
+    let mut params = SnapshotParams::new(process);
+    params.dim = dim as usize;
+    params.times = times.clone();
+    params.dt = dt;
+    Some(params)
 }
 
 /// The spec key a generator error is about (for the diagnostic's position).

@@ -134,6 +134,14 @@ pub enum GeneratorParams {
     /// The Chen-Ueta attractor.
     #[serde(rename = "chen")]
     Chen(ChenSpec),
+    /// Marginals of an Ornstein-Uhlenbeck process at several times (one table with a time
+    /// column; `n_train` / `n_test` points per time), for trajectory inference.
+    #[serde(rename = "ou_snapshots")]
+    OuSnapshots(OuSnapshotSpec),
+    /// Marginals of the double-well process dX = -V'(X) dt + sigma dW, V(x) = (x^2 - 1)^2 per
+    /// coordinate, at several times.
+    #[serde(rename = "double_well_snapshots")]
+    DoubleWellSnapshots(DoubleWellSnapshotSpec),
     /// Your own data: the numeric columns of a Parquet, CSV or NPY file, shuffled with the stage
     /// seed and split by `split`. The file's content digest is part of the key (its path is not).
     #[serde(rename = "file")]
@@ -262,6 +270,8 @@ impl GeneratorParams {
             GeneratorParams::Aizawa(_) => "aizawa",
             GeneratorParams::Halvorsen(_) => "halvorsen",
             GeneratorParams::Chen(_) => "chen",
+            GeneratorParams::OuSnapshots(_) => "ou_snapshots",
+            GeneratorParams::DoubleWellSnapshots(_) => "double_well_snapshots",
         }
     }
 
@@ -269,6 +279,14 @@ impl GeneratorParams {
     /// drawing `n_train` / `n_val` / `n_test` points.
     pub fn splits_a_table(&self) -> bool {
         matches!(self, GeneratorParams::File(_) | GeneratorParams::Digits(_))
+    }
+
+    /// Whether the generator writes time snapshots (a time column beside the coordinates).
+    pub fn is_snapshots(&self) -> bool {
+        matches!(
+            self,
+            GeneratorParams::OuSnapshots(_) | GeneratorParams::DoubleWellSnapshots(_)
+        )
     }
 
     /// Split fractions of a table generator.
@@ -471,6 +489,72 @@ fn gm_spread() -> f64 {
 }
 fn gm_std() -> f64 {
     0.5
+}
+
+/// `generator = "ou_snapshots"`: dX = theta (mu - X) dt + sigma dW from X_0 ~ N(x0_mean, x0_std^2),
+/// simulated by Euler-Maruyama with step `dt` (every requested time is hit exactly).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OuSnapshotSpec {
+    #[serde(default = "snap_dim")]
+    pub dim: u64,
+    /// Snapshot times, increasing, >= 0.
+    #[serde(default = "snap_times")]
+    pub times: Vec<f64>,
+    #[serde(default = "snap_dt")]
+    pub dt: f64,
+    #[serde(default = "one")]
+    pub theta: f64,
+    #[serde(default)]
+    pub mu: f64,
+    #[serde(default = "one")]
+    pub sigma: f64,
+    #[serde(default = "ou_x0_mean")]
+    pub x0_mean: f64,
+    #[serde(default = "ou_x0_std")]
+    pub x0_std: f64,
+}
+
+/// `generator = "double_well_snapshots"`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DoubleWellSnapshotSpec {
+    #[serde(default = "snap_dim")]
+    pub dim: u64,
+    /// Snapshot times, increasing, >= 0.
+    #[serde(default = "snap_times")]
+    pub times: Vec<f64>,
+    #[serde(default = "snap_dt")]
+    pub dt: f64,
+    #[serde(default = "one")]
+    pub sigma: f64,
+    #[serde(default = "dw_x0_mean")]
+    pub x0_mean: f64,
+    #[serde(default = "dw_x0_std")]
+    pub x0_std: f64,
+}
+
+fn snap_dim() -> u64 {
+    drift_data::SnapshotParams::new(drift_data::SdeProcess::OrnsteinUhlenbeck(Default::default()))
+        .dim as u64
+}
+fn snap_times() -> Vec<f64> {
+    drift_data::SnapshotParams::new(drift_data::SdeProcess::OrnsteinUhlenbeck(Default::default()))
+        .times
+}
+fn snap_dt() -> f64 {
+    drift_data::SnapshotParams::new(drift_data::SdeProcess::OrnsteinUhlenbeck(Default::default()))
+        .dt
+}
+fn ou_x0_mean() -> f64 {
+    drift_data::OuParams::default().x0.mean
+}
+fn ou_x0_std() -> f64 {
+    drift_data::OuParams::default().x0.std
+}
+fn dw_x0_mean() -> f64 {
+    drift_data::DoubleWellParams::default().x0.mean
+}
+fn dw_x0_std() -> f64 {
+    drift_data::DoubleWellParams::default().x0.std
 }
 
 macro_rules! attractor_spec {

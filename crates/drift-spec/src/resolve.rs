@@ -265,6 +265,14 @@ fn check_data(p: &DataParams, errors: &mut Vec<ParamError>) {
         ),
         Some(_) => {}
     }
+    if let Some(snapshots) = crate::generators::to_snapshots(&p.generator)
+        && let Err(e) = snapshots.validate()
+    {
+        errors.push(ParamError::new(
+            crate::generators::error_key(&e),
+            e.to_string(),
+        ));
+    }
     if let Some(Err(e)) = crate::generators::to_generator(&p.generator) {
         let help = match &e {
             drift_data::DataError::UnexpectedNoise { .. } => {

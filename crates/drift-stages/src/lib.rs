@@ -61,7 +61,7 @@ fn generator(p: &GeneratorParams) -> Result<drift_data::Generator, ExecError> {
         Some(Ok(g)) => Ok(g),
         Some(Err(e)) => Err(io(e)),
         None => Err(ExecError(format!(
-            "generator `{}` is a fixed table: it cannot draw fresh points \
+            "generator `{}` does not draw plain points: it cannot draw fresh points \
              (use data_sampling = \"with_replacement\")",
             p.name()
         ))),
@@ -187,6 +187,24 @@ fn run_data(
 ) -> Result<Cost, ExecError> {
     if p.generator.splits_a_table() {
         return run_table_data(job, p, seed);
+    }
+    if let Some(snapshots) = drift_spec::generators::to_snapshots(&p.generator) {
+        // `n_train` / `n_val` / `n_test` points per snapshot time, one stream per split.
+        for (split, n) in [
+            ("train", p.n_train.unwrap_or(0)),
+            ("val", p.n_val),
+            ("test", p.n_test.unwrap_or(0)),
+        ] {
+            let drawn = snapshots.sample(n as usize, seed(split)).map_err(io)?;
+            drift_io::write_snapshots(
+                &job.out_dir.join(format!("{split}.parquet")),
+                drawn.points.dim,
+                &drawn.time_of_row,
+                &drawn.points.values,
+            )
+            .map_err(io)?;
+        }
+        return Ok(Cost::new());
     }
     let generator = generator(&p.generator)?;
     let (n_train, n_test) = (p.n_train.unwrap_or(0), p.n_test.unwrap_or(0));
