@@ -34,7 +34,7 @@ fn zoo_generators_and_every_metric_run() {
             let v = value(data, metric);
             assert!(v.is_finite() && v >= 0.0, "{data}/{metric} = {v}");
         }
-        for metric in ["precision", "recall"] {
+        for metric in ["knn_precision", "knn_recall"] {
             let v = value(data, metric);
             assert!((0.0..=1.0).contains(&v), "{data}/{metric} = {v}");
         }
@@ -84,7 +84,7 @@ fn mode_metrics_need_a_mixture_and_options_need_their_metrics() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr
-            .contains("`knn_k` applies only to precision, recall"),
+            .contains("`knn_k` applies only to knn_precision, knn_recall"),
         "{}",
         out.stderr
     );
@@ -138,6 +138,72 @@ n_test = 2000
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(
         out.stderr.contains("holds time snapshots"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Digits: the classifier stage (measured 2026-11-30: test accuracy 0.961) and `fd` on its
+/// features, which separates a barely trained model (5 steps: fd 13.4) from a trained one
+/// (600 steps: fd 0.65).
+#[test]
+fn digits_classifier_and_frechet_distance() {
+    let s = Scratch::new();
+    let path = spec("digits.toml");
+    let run = s.run_json(&path, &[]);
+    assert!(run.iter().all(|i| i["state"] == "executed"), "{run:?}");
+    let show = s.drift(&["show", path.to_str().unwrap(), "train.cls"]);
+    let accuracy: f64 = show
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("test_accuracy: "))
+        .or_else(|| {
+            show.stdout
+                .lines()
+                .find_map(|l| l.split("\"test_accuracy\": ").nth(1))
+        })
+        .unwrap_or_else(|| panic!("no test_accuracy in {}", show.stdout))
+        .trim_end_matches(',')
+        .parse()
+        .unwrap();
+    assert!(accuracy > 0.9, "classifier test accuracy {accuracy}");
+    let rows = s.csv_rows(&path);
+    let fd = |steps: &str| -> f64 {
+        rows.iter().find(|r| r["steps"] == steps).unwrap()["fd_mean"]
+            .parse()
+            .unwrap()
+    };
+    let (early, trained) = (fd("5"), fd("600"));
+    assert!(
+        trained >= 0.0 && trained < 0.25 * early,
+        "fd {early} -> {trained}"
+    );
+
+    // fd needs a classifier, and the classifier must be one.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let bad = s.write(
+        "no_cls.toml",
+        &text.replace("classifier = \"train.cls\"\n", ""),
+    );
+    let out = s.drift(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("`fd` needs `classifier`"),
+        "{}",
+        out.stderr
+    );
+    let bad = s.write(
+        "wrong_cls.toml",
+        &text.replace(
+            "classifier = \"train.cls\"",
+            "classifier = \"train.fm[steps=5]\"",
+        ),
+    );
+    let out = s.drift(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("must be a train stage with method = \"classifier\""),
         "{}",
         out.stderr
     );

@@ -48,6 +48,11 @@
 //! Rows are grouped by time in increasing order. [`read_points`] refuses these files (the
 //! `t` column), so no stage mistakes snapshots for a plain sample.
 //!
+//! ## Labels ([`write_labels`], [`read_labels`])
+//!
+//! Class labels of a labelled data set (`digits`), `{split}_labels.parquet` beside
+//! `{split}.parquet`: one non-null `UInt64` column `label`, row `i` labelling point `i`.
+//!
 //! ## Loss curves ([`write_loss_curve`], [`read_loss_curve`])
 //!
 //! One row per optimisation step:
@@ -85,8 +90,8 @@ pub use arrow::record_batch::RecordBatch;
 pub use error::IoError;
 pub use fsops::{file_digest, write_atomic};
 pub use schemas::{
-    read_loss_curve, read_metrics, read_points, read_snapshots, write_loss_curve, write_metrics,
-    write_points, write_snapshots,
+    read_labels, read_loss_curve, read_metrics, read_points, read_snapshots, write_labels,
+    write_loss_curve, write_metrics, write_points, write_snapshots,
 };
 pub use table::{ROW_GROUP_ROWS, read_record_batches, write_record_batch, writer_properties};
 pub use user_data::{FileFormat, NumericTable, read_numeric_bytes, read_numeric_file};

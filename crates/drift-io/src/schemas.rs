@@ -236,6 +236,39 @@ pub fn read_snapshots(path: &Path) -> Result<(usize, Vec<f64>, Vec<f32>), IoErro
 }
 
 // ---------------------------------------------------------------------------------------
+// Labels
+// ---------------------------------------------------------------------------------------
+
+/// Writes class labels, one non-null `UInt64` column `label`, row `i` the label of point `i`
+/// of the points file beside it.
+pub fn write_labels(path: &Path, labels: &[u64]) -> Result<(), IoError> {
+    let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(
+        "label",
+        DataType::UInt64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(labels.to_vec()))])
+        .map_err(|e| IoError::invalid_input(path, format!("cannot assemble the labels: {e}")))?;
+    let bytes = encode(path, &batch, false)?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads a labels file written by [`write_labels`].
+pub fn read_labels(path: &Path) -> Result<Vec<u64>, IoError> {
+    let builder = open_reader(path)?;
+    let schema = builder.schema().clone();
+    let uint64 = [DataType::UInt64];
+    check_columns(path, &schema, &[("label", &uint64[..])])?;
+    let mut out = Vec::new();
+    for batch in &read_all(path, builder)? {
+        let column = batch.column(0);
+        check_no_nulls(path, "label", column)?;
+        out.extend_from_slice(column.as_primitive::<UInt64Type>().values());
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
 // Metrics
 // ---------------------------------------------------------------------------------------
 

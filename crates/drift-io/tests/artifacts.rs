@@ -630,3 +630,14 @@ fn snapshots_round_trip_and_points_readers_refuse_them() {
     assert!(drift_io::write_snapshots(&bad, 2, &times[..5], &floats(12, 1)).is_err());
     assert!(!bad.exists());
 }
+
+#[test]
+fn labels_round_trip() {
+    let dir = tmp();
+    let path = dir.path().join("train_labels.parquet");
+    drift_io::write_labels(&path, &[3, 1, 4, 1, 5]).unwrap();
+    assert_eq!(drift_io::read_labels(&path).unwrap(), vec![3, 1, 4, 1, 5]);
+    let points = dir.path().join("p.parquet");
+    write_points(&points, 1, &[1.0]).unwrap();
+    assert_names_file(&drift_io::read_labels(&points).unwrap_err(), &points);
+}

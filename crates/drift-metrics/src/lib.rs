@@ -15,6 +15,7 @@
 mod assignment;
 mod energy;
 mod fastexp;
+mod frechet;
 mod input;
 mod knn;
 mod location;
@@ -27,6 +28,7 @@ mod w1;
 mod w2;
 
 pub use energy::energy_distance;
+pub use frechet::frechet_distance;
 pub use knn::{KNN_DEFAULT_K, PrecisionRecall, knn_precision_recall};
 pub use location::{mean_error, median_error};
 pub use mmd::{
@@ -258,6 +260,16 @@ pub fn catalogue() -> Vec<MetricInfo> {
                          (mean T int |v|^2 dt - mean |D|^2) / mean |D|^2 with D = x_K - x_0 and the same \
                          quadrature as straightness; >= 0, 0 for straight constant-speed paths",
             params: &[("quadrature", "left_point (default) or trapezoid")],
+        },
+        MetricInfo {
+            name: "fd",
+            definition: "Frechet distance between Gaussians fitted to two feature sets (FID's formula; \
+                         drift computes it on a classifier's features): |mu_a - mu_b|^2 + tr(S_a) + \
+                         tr(S_b) - 2 tr((S_a S_b)^(1/2)) with unbiased (n - 1) covariances, the \
+                         square-root trace as sum_i sqrt(max(lambda_i, 0)) over the eigenvalues of \
+                         S_a^(1/2) S_b S_a^(1/2) (cyclic Jacobi, f64); sizes may differ (n, m >= 2); \
+                         a round-off negative result is returned as 0",
+            params: &[],
         },
     ]
 }

@@ -344,6 +344,7 @@ fn catalogue_lists_the_metrics() {
             "off_mode_fraction",
             "straightness",
             "path_energy",
+            "fd",
         ]
     );
     for m in &cat {

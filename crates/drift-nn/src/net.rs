@@ -460,6 +460,33 @@ impl Network {
         }
     }
 
+    /// The last hidden layer's activations (the output layer's input) on host rows at time
+    /// `t`: `(rows x width values, width)`. A feature extractor (the `fd` metric's); not counted
+    /// as a network evaluation of a sampler.
+    pub fn features(&self, t: f64, state: &[f32]) -> Result<(Vec<f32>, usize), NnError> {
+        let cfg = &self.cfg;
+        if !state.len().is_multiple_of(cfg.state_dim) {
+            return Err(NnError::InvalidInput(format!(
+                "{} values is not a whole number of {}-wide state rows",
+                state.len(),
+                cfg.state_dim
+            )));
+        }
+        let rows = state.len() / cfg.state_dim;
+        let dev = self.device.device();
+        let e = cfg.time.dim();
+        let mut feature = vec![0f32; e];
+        cfg.time.write(t, &mut feature);
+        let time = Tensor::from_vec(feature, (1, e), dev)?
+            .broadcast_as((rows, e))?
+            .contiguous()?;
+        let x = Tensor::from_slice(state, (rows, cfg.state_dim), dev)?;
+        let hidden = &self.layers[..self.layers.len() - 1];
+        let h = hidden_features(cfg, hidden, &x, &time)?;
+        let width = h.dim(1)?;
+        Ok((h.flatten_all()?.to_vec1::<f32>()?, width))
+    }
+
     /// Evaluates the network on host rows at the common time `t`: one forward call.
     pub fn eval_host(&self, t: f64, state: &[f32]) -> Result<Vec<f32>, NnError> {
         self.evaluator().eval(t, state)
@@ -472,26 +499,33 @@ fn forward(
     state: &Tensor,
     time: &Tensor,
 ) -> candle_core::Result<Tensor> {
+    let (hidden, output) = layers.split_at(layers.len() - 1);
+    output[0].forward(&hidden_features(cfg, hidden, state, time)?)
+}
+
+/// The input of the output layer: everything but the last linear map of [`forward`].
+fn hidden_features(
+    cfg: &NetConfig,
+    hidden: &[Linear],
+    state: &Tensor,
+    time: &Tensor,
+) -> candle_core::Result<Tensor> {
     match &cfg.arch {
         Arch::Mlp { .. } => {
             let mut h = Tensor::cat(&[state, time], 1)?;
-            for (i, layer) in layers.iter().enumerate() {
-                h = layer.forward(&h)?;
-                if i + 1 < layers.len() {
-                    h = cfg.activation.apply(&h)?;
-                }
+            for layer in hidden {
+                h = cfg.activation.apply(&layer.forward(&h)?)?;
             }
             Ok(h)
         }
         Arch::ResMlp { .. } => {
-            let (input, rest) = layers.split_first().expect("input layer");
-            let (output, blocks) = rest.split_last().expect("output layer");
+            let (input, blocks) = hidden.split_first().expect("input layer");
             let mut h = input.forward(&Tensor::cat(&[state, time], 1)?)?;
             for block in blocks {
                 let update = block.forward(&Tensor::cat(&[&h, time], 1)?)?;
                 h = cfg.activation.apply(&(h + update)?)?;
             }
-            output.forward(&h)
+            Ok(h)
         }
     }
 }

@@ -625,6 +625,25 @@ impl Builder<'_> {
                 if def.kind == StageKind::Train {
                     self.refuse_snapshot_inputs(def, &table, &inputs);
                 }
+                if def.kind == StageKind::Eval
+                    && let Some(c) = inputs.iter().find(|i| i.role == "classifier")
+                {
+                    let inst = &self.instances[c.node.index()];
+                    if let StageParams::Train(t) = &inst.params
+                        && !matches!(t.method, drift_spec::params::MethodParams::Classifier(_))
+                    {
+                        let message = format!(
+                            "`classifier` must be a train stage with method = \"classifier\"; {} is trained by `{}`",
+                            inst.id,
+                            t.method.name()
+                        );
+                        self.diags.push(Diagnostic::new(
+                            Some(def.span_of(&table, "classifier")),
+                            format!("{}.classifier", def.label()),
+                            message,
+                        ));
+                    }
+                }
                 if def.kind == StageKind::Sample
                     && let Some(model) = inputs.first().map(|i| i.node)
                 {

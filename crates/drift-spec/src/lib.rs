@@ -80,7 +80,10 @@ impl StageKind {
             key("init", StageKind::Train, false, &[]),
         ];
         const SAMPLE: &[ReferenceKey] = &[key("model", StageKind::Train, false, &[])];
-        const EVAL: &[ReferenceKey] = &[key("samples", StageKind::Sample, false, &[])];
+        const EVAL: &[ReferenceKey] = &[
+            key("samples", StageKind::Sample, false, &[]),
+            key("classifier", StageKind::Train, false, &[]),
+        ];
         const REPORT: &[ReferenceKey] = &[key("from", StageKind::Eval, true, &[])];
         match self {
             StageKind::Data => &[],

@@ -733,7 +733,16 @@ pub enum MethodParams {
     /// AGM, phase-space stochastic bridges (Chen et al., ICLR 2024).
     #[serde(rename = "agm")]
     Agm(AgmParams),
+    /// Not a generative model: a classifier of a labelled data set (`digits`), trained by
+    /// squared error on one-hot targets, whose last hidden layer gives the features of the
+    /// `fd` metric. No sampler fits it.
+    #[serde(rename = "classifier")]
+    Classifier(ClassifierParams),
 }
+
+/// `method = "classifier"` has no parameters of its own (the network is `model`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ClassifierParams {}
 
 impl MethodParams {
     pub fn name(&self) -> &'static str {
@@ -747,6 +756,7 @@ impl MethodParams {
             MethodParams::VpDiffusion(_) => "vp_diffusion",
             MethodParams::Cld(_) => "cld",
             MethodParams::Agm(_) => "agm",
+            MethodParams::Classifier(_) => "classifier",
         }
     }
 
@@ -772,6 +782,9 @@ impl MethodParams {
     pub fn solvers(&self) -> Vec<SolverKind> {
         use SolverKind::*;
         let ode = [Euler, Heun, Midpoint, Rk4, Dopri5];
+        if matches!(self, MethodParams::Classifier(_)) {
+            return Vec::new();
+        }
         let mut out: Vec<SolverKind> = match self {
             MethodParams::Agm(a) if a.de_type == AgmDeType::Sde => vec![Sss, EulerMaruyama],
             MethodParams::Agm(_) => vec![Gddim],
@@ -1392,9 +1405,9 @@ names! {
         /// |coordinate-wise median(samples) - median(test)|
         MedianError = "median_error",
         /// k-NN precision (Kynkaanniemi et al. 2019): samples inside the test set's k-NN balls
-        Precision = "precision",
+        Precision = "knn_precision",
         /// k-NN recall: test points inside the samples' k-NN balls
-        Recall = "recall",
+        Recall = "knn_recall",
         /// fraction of the data mixture's components with at least mode_min_count on-mode samples
         ModeCoverage = "mode_coverage",
         /// fraction of samples farther than mode_threshold stds from every component
@@ -1407,6 +1420,8 @@ names! {
         Straightness = "straightness",
         /// normalised path energy: (mean T int |v|^2 dt - mean |x_1 - x_0|^2) / mean |x_1 - x_0|^2
         PathEnergy = "path_energy",
+        /// Frechet distance between Gaussians fitted to the features of `classifier` (FID's formula)
+        Fd = "fd",
     } default W2
 }
 
@@ -1422,7 +1437,11 @@ pub struct EvalParams {
     /// Stage seed: the sliced directions.
     #[serde(default)]
     pub seed: u64,
-    /// k of `precision` / `recall` (default 3; only with those metrics).
+    /// Reference to a train stage with `method = "classifier"` whose last hidden layer gives
+    /// the features of `fd` (required by `fd`, only with `fd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<String>,
+    /// k of `knn_precision` / `knn_recall` (default 3; only with those metrics).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub knn_k: Option<u64>,
     /// Degree of `mmd_poly`'s kernel (default 3; only with `mmd_poly`).

@@ -84,6 +84,7 @@ fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
     const PATHS: &[Metric] = &[M::Straightness, M::PathEnergy];
     let uses = |group: &[Metric]| group.iter().any(|m| p.metrics.contains(m));
     let given = [
+        ("classifier", p.classifier.is_some(), &[M::Fd][..]),
         ("knn_k", p.knn_k.is_some(), KNN),
         ("poly_degree", p.poly_degree.is_some(), POLY),
         ("poly_coef", p.poly_coef.is_some(), POLY),
@@ -101,6 +102,12 @@ fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
                 format!("`{key}` applies only to {}", names.join(", ")),
             ));
         }
+    }
+    if p.metrics.contains(&M::Fd) && p.classifier.is_none() {
+        errors.push(
+            ParamError::new("classifier", "`fd` needs `classifier`")
+                .help("train one: [train.cls] method = \"classifier\", data = \"data.digits\"; then classifier = \"train.cls\""),
+        );
     }
     if uses(KNN) {
         let k = *p.knn_k.get_or_insert(drift_metrics::KNN_DEFAULT_K as u64);
@@ -419,6 +426,26 @@ fn check_train(p: &mut TrainParams, errors: &mut Vec<ParamError>) {
         ),
         _ => {}
     }
+    if matches!(p.method, MethodParams::Classifier(_)) {
+        for (key, given) in [
+            ("pairs", p.pairs.is_some()),
+            ("init", p.init.is_some()),
+            ("source", p.source != "gaussian"),
+        ] {
+            if given {
+                errors.push(ParamError::new(
+                    key,
+                    format!("`{key}` does not apply to method = \"classifier\""),
+                ));
+            }
+        }
+        if p.data_sampling == DataSampling::Fresh {
+            errors.push(ParamError::new(
+                "data_sampling",
+                "a classifier trains on its labelled training split; fresh points have no labels",
+            ));
+        }
+    }
     if p.pairs.is_some() {
         if !matches!(p.method, MethodParams::RectifiedFlow(_)) {
             errors.push(ParamError::new(
@@ -533,6 +560,7 @@ fn check_train(p: &mut TrainParams, errors: &mut Vec<ParamError>) {
             range(e, "t0", m.t0, 0.0, false, 1.0, true);
             range(e, "t_end", m.t_end, m.t0, true, 1.0, true);
         }
+        MethodParams::Classifier(_) => {}
     }
 }
 

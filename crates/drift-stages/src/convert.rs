@@ -11,9 +11,10 @@ use drift_dynamics::paths::{FmConfig, Path};
 use drift_dynamics::vp::VpConfig;
 use drift_spec::params::{self as p, MethodParams, SolverParams};
 
-/// The method a train stage's parameters describe.
-pub fn method(params: &p::TrainParams) -> Method {
-    match &params.method {
+/// The method a train stage's parameters describe (`None` for a classifier, which is not a
+/// generative model).
+pub fn method(params: &p::TrainParams) -> Option<Method> {
+    Some(match &params.method {
         MethodParams::FlowMatching(m) => Method::Flow(match m.path {
             p::FmPath::Straight => FmConfig::icfm(m.sigma),
             p::FmPath::VpTrig => FmConfig::vp_trig(m.sigma),
@@ -83,7 +84,8 @@ pub fn method(params: &p::TrainParams) -> Method {
                 p::AgmWeighting::ReciprocalInv => Weighting::ReciprocalInv,
             },
         }),
-    }
+        MethodParams::Classifier(_) => return None,
+    })
 }
 
 fn grid(g: p::AgmGrid) -> TimeGrid {
@@ -140,6 +142,15 @@ pub fn sampler(params: &p::SampleParams) -> Sampler {
 
 /// The network of a train stage for data dimension `dim`.
 pub fn net_config(params: &p::TrainParams, method: &Method, dim: usize) -> drift_nn::NetConfig {
+    net_config_for(params, method.state_dim(dim), method.out_dim(dim))
+}
+
+/// The network of a train stage's `model` with the given input and output widths.
+pub fn net_config_for(
+    params: &p::TrainParams,
+    state_dim: usize,
+    out_dim: usize,
+) -> drift_nn::NetConfig {
     let m = &params.model;
     let arch = match m.arch {
         p::Arch::Mlp => drift_nn::Arch::Mlp {
@@ -168,8 +179,8 @@ pub fn net_config(params: &p::TrainParams, method: &Method, dim: usize) -> drift
         activation: drift_nn::Activation::from_name(m.activation.name())
             .expect("same activation names"),
         time,
-        state_dim: method.state_dim(dim),
-        out_dim: method.out_dim(dim),
+        state_dim,
+        out_dim,
     }
 }
 

@@ -76,7 +76,7 @@ fn run_table_data(
     seed: &dyn Fn(&str) -> u64,
 ) -> Result<Cost, ExecError> {
     use drift_io::FileFormat as F;
-    let (table, origin, standardize, split) = match &p.generator {
+    let (table, origin, standardize, split, labels) = match &p.generator {
         GeneratorParams::File(f) => {
             let path = f
                 .resolved_path
@@ -104,7 +104,7 @@ fn run_table_data(
                 Some(columns) => table.select(columns, &path).map_err(io)?,
                 None => table,
             };
-            (table, path, f.standardize, f.split)
+            (table, path, f.standardize, f.split, None)
         }
         GeneratorParams::Digits(d) => {
             let origin = Path::new("data/digits.parquet");
@@ -116,11 +116,24 @@ fn run_table_data(
                 .filter(|c| c.starts_with("pixel_"))
                 .cloned()
                 .collect();
+            let labels: Vec<u64> = table
+                .select(&["target".to_string()], origin)
+                .map_err(io)?
+                .values
+                .iter()
+                .map(|&v| v as u64)
+                .collect();
             let mut table = table.select(&pixels, origin).map_err(io)?;
             for v in &mut table.values {
                 *v /= 16.0;
             }
-            (table, origin.to_path_buf(), d.standardize, d.split)
+            (
+                table,
+                origin.to_path_buf(),
+                d.standardize,
+                d.split,
+                Some(labels),
+            )
         }
         _ => unreachable!("only table generators come here"),
     };
@@ -170,6 +183,14 @@ fn run_table_data(
             .collect();
         drift_io::write_points(&job.out_dir.join(format!("{name}.parquet")), dim, &values)
             .map_err(io)?;
+        if let Some(labels) = &labels {
+            let split_labels: Vec<u64> = rows.iter().map(|&r| labels[r]).collect();
+            drift_io::write_labels(
+                &job.out_dir.join(format!("{name}_labels.parquet")),
+                &split_labels,
+            )
+            .map_err(io)?;
+        }
     }
     let mut cost = Cost::new();
     cost.insert("source_rows".into(), n.into());
@@ -281,14 +302,141 @@ fn load_network(
     let p = train_params_of(job, role)?;
     let dir = &job.input(role).expect("checked").dir;
     let dim = model_dim(dir)?;
-    let method = convert::method(p);
+    let method = convert::method(p).ok_or_else(|| {
+        ExecError(format!(
+            "the `{role}` input is a classifier, not a generative model"
+        ))
+    })?;
     let cfg = convert::net_config(p, &method, dim);
     let net = drift_nn::Network::load_safetensors(&dir.join("weights.safetensors"), &cfg, device)
         .map_err(io)?;
     Ok((net, method, dim))
 }
 
+/// Reads `model.json` of a classifier entry: its network configuration and class count.
+fn load_classifier(job: &Job<'_>, role: &str) -> Result<(drift_nn::Network, usize), ExecError> {
+    let dir = &job
+        .input(role)
+        .ok_or_else(|| ExecError(format!("missing `{role}` input")))?
+        .dir;
+    let text = std::fs::read_to_string(dir.join("model.json")).map_err(io)?;
+    let meta: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
+    let cfg: drift_nn::NetConfig = serde_json::from_value(meta["network"].clone()).map_err(io)?;
+    let net = drift_nn::Network::load_safetensors(
+        &dir.join("weights.safetensors"),
+        &cfg,
+        &ComputeDevice::cpu(),
+    )
+    .map_err(io)?;
+    Ok((net, cfg.state_dim))
+}
+
 impl StageExecutor {
+    /// `method = "classifier"`: an MLP from points to one-hot labels by squared error (the
+    /// shared trainer, with time fixed at 0), on the data stage's training split and labels.
+    fn run_classifier(
+        &self,
+        job: &Job<'_>,
+        p: &params::TrainParams,
+        seed: u64,
+        progress: &dyn Progress,
+    ) -> Result<Cost, ExecError> {
+        let data = job.input("data").expect("a classifier has data");
+        let read = |split: &str| -> Result<(usize, Vec<f32>, Vec<u64>), ExecError> {
+            let (dim, x) =
+                drift_io::read_points(&data.dir.join(format!("{split}.parquet"))).map_err(io)?;
+            let labels_path = data.dir.join(format!("{split}_labels.parquet"));
+            if !labels_path.exists() {
+                return Err(ExecError(format!(
+                    "{} has no labels: a classifier needs a labelled data set (generator \"digits\")",
+                    data.instance.id
+                )));
+            }
+            let y = drift_io::read_labels(&labels_path).map_err(io)?;
+            Ok((dim, x, y))
+        };
+        let (dim, x, y) = read("train")?;
+        let classes = y.iter().copied().max().map_or(0, |m| m as usize + 1);
+        if classes < 2 || y.len() * dim != x.len() {
+            return Err(ExecError(format!(
+                "{}: {} labels for {} points in {classes} classes; a classifier needs matching \
+                 labels and at least 2 classes",
+                data.instance.id,
+                y.len(),
+                x.len() / dim.max(1)
+            )));
+        }
+        let mut net_cfg = convert::net_config_for(p, dim, classes);
+        net_cfg.time = drift_nn::TimeFeature::Raw;
+        let cfg = drift_nn::TrainConfig {
+            steps: p.steps as usize,
+            seed,
+            net: net_cfg,
+            optim: convert::optim(p),
+        };
+        let b = p.batch as usize;
+        let mut batch_rng = drift_dynamics::rng(seed, STREAM_BATCH);
+        let mut next_batch =
+            |_step: usize| -> Result<drift_dynamics::TrainBatch, drift_nn::NnError> {
+                let idx = draw_indices(&mut batch_rng, y.len(), b);
+                let mut target = vec![0f32; b * classes];
+                for (row, &i) in idx.iter().enumerate() {
+                    target[row * classes + y[i] as usize] = 1.0;
+                }
+                Ok(drift_dynamics::TrainBatch {
+                    state: gather(&x, dim, &idx),
+                    time: vec![0.0; b],
+                    target,
+                    weight: vec![1.0; b],
+                })
+            };
+        let started = Instant::now();
+        let ix = job.ix;
+        let trained = drift_nn::train(&cfg, None, &self.device, &mut next_batch, &mut |s| {
+            progress.step(ix, s.step as u64, s.steps as u64, Some(s.loss));
+        })
+        .map_err(|e| ExecError(e.to_string()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        // Test accuracy, for the record (a cost column: it describes the feature extractor).
+        let (_, xt, yt) = read("test")?;
+        let scores = trained.net.evaluator().eval(0.0, &xt).map_err(io)?;
+        let correct = scores
+            .chunks_exact(classes)
+            .zip(&yt)
+            .filter(|(s, y)| {
+                let best = s
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, v)| if *v > s[b] { i } else { b });
+                best as u64 == **y
+            })
+            .count();
+        trained
+            .net
+            .save_safetensors(&job.out_dir.join("weights.safetensors"))
+            .map_err(io)?;
+        write_json(
+            &job.out_dir.join("model.json"),
+            &json!({
+                "method": p.method,
+                "dim": dim,
+                "classes": classes,
+                "network": cfg.net,
+                "optimiser": cfg.optim,
+                "weights": if p.ema.is_some() { "ema" } else { "last" },
+            }),
+        )?;
+        drift_io::write_loss_curve(&job.out_dir.join("loss.parquet"), &trained.losses)
+            .map_err(io)?;
+        let mut cost = Cost::new();
+        cost.insert("train_time_s".into(), json!(seconds));
+        cost.insert(
+            "test_accuracy".into(),
+            json!(correct as f64 / yt.len().max(1) as f64),
+        );
+        Ok(cost)
+    }
+
     fn run_train(
         &self,
         job: &Job<'_>,
@@ -296,7 +444,9 @@ impl StageExecutor {
         seed: u64,
         progress: &dyn Progress,
     ) -> Result<Cost, ExecError> {
-        let method = convert::method(p);
+        let Some(method) = convert::method(p) else {
+            return self.run_classifier(job, p, seed, progress);
+        };
         method.validate().map_err(io)?;
         let (dim, data) = if let Some(pairs) = job.input("pairs") {
             let (d0, x0) =
@@ -625,6 +775,17 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
                     .map_err(|e| fail(&e))?;
                 nll_nfe = Some(lik.nfe);
                 Ok(-lik.log_p.iter().sum::<f64>() / lik.log_p.len().max(1) as f64)
+            }
+            M::Fd => {
+                let (classifier, cdim) = load_classifier(job, "classifier")?;
+                if cdim != dim {
+                    return Err(ExecError(format!(
+                        "fd: the classifier reads {cdim}-dimensional points, the samples have {dim}"
+                    )));
+                }
+                let (fa, width) = classifier.features(0.0, a).map_err(io)?;
+                let (fb, _) = classifier.features(0.0, b).map_err(io)?;
+                drift_metrics::frechet_distance(&fa, &fb, width)
             }
             M::Straightness | M::PathEnergy => {
                 if paths.is_none() {
