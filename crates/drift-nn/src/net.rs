@@ -464,25 +464,10 @@ impl Network {
     /// `t`: `(rows x width values, width)`. A feature extractor (the `fd` metric's); not counted
     /// as a network evaluation of a sampler.
     pub fn features(&self, t: f64, state: &[f32]) -> Result<(Vec<f32>, usize), NnError> {
-        let cfg = &self.cfg;
-        if !state.len().is_multiple_of(cfg.state_dim) {
-            return Err(NnError::InvalidInput(format!(
-                "{} values is not a whole number of {}-wide state rows",
-                state.len(),
-                cfg.state_dim
-            )));
-        }
-        let rows = state.len() / cfg.state_dim;
-        let dev = self.device.device();
-        let e = cfg.time.dim();
-        let mut feature = vec![0f32; e];
-        cfg.time.write(t, &mut feature);
-        let time = Tensor::from_vec(feature, (1, e), dev)?
-            .broadcast_as((rows, e))?
-            .contiguous()?;
-        let x = Tensor::from_slice(state, (rows, cfg.state_dim), dev)?;
+        let rows = state_rows(&self.cfg, state)?;
+        let (x, time) = host_inputs(&self.cfg, &self.device, t, state, rows)?;
         let hidden = &self.layers[..self.layers.len() - 1];
-        let h = hidden_features(cfg, hidden, &x, &time)?;
+        let h = hidden_features(&self.cfg, hidden, &x, &time)?;
         let width = h.dim(1)?;
         Ok((h.flatten_all()?.to_vec1::<f32>()?, width))
     }
@@ -491,6 +476,37 @@ impl Network {
     pub fn eval_host(&self, t: f64, state: &[f32]) -> Result<Vec<f32>, NnError> {
         self.evaluator().eval(t, state)
     }
+}
+
+/// The number of `state_dim`-wide rows in `state`, or an error when it is ragged.
+fn state_rows(cfg: &NetConfig, state: &[f32]) -> Result<usize, NnError> {
+    if !state.len().is_multiple_of(cfg.state_dim) {
+        return Err(NnError::InvalidInput(format!(
+            "{} values is not a whole number of {}-wide state rows",
+            state.len(),
+            cfg.state_dim
+        )));
+    }
+    Ok(state.len() / cfg.state_dim)
+}
+
+/// Host rows and the time feature at `t` as the network's input tensors.
+fn host_inputs(
+    cfg: &NetConfig,
+    device: &ComputeDevice,
+    t: f64,
+    state: &[f32],
+    rows: usize,
+) -> Result<(Tensor, Tensor), NnError> {
+    let dev = device.device();
+    let e = cfg.time.dim();
+    let mut feature = vec![0f32; e];
+    cfg.time.write(t, &mut feature);
+    let time = Tensor::from_vec(feature, (1, e), dev)?
+        .broadcast_as((rows, e))?
+        .contiguous()?;
+    let x = Tensor::from_slice(state, (rows, cfg.state_dim), dev)?;
+    Ok((x, time))
 }
 
 fn forward(
@@ -552,28 +568,14 @@ impl Evaluator<'_> {
     /// One forward call on host rows (`rows x state_dim`, f32) at the common time `t`.
     pub fn eval(&mut self, t: f64, state: &[f32]) -> Result<Vec<f32>, NnError> {
         let cfg = &self.net.cfg;
-        if !state.len().is_multiple_of(cfg.state_dim) {
-            return Err(NnError::InvalidInput(format!(
-                "{} values is not a whole number of {}-wide state rows",
-                state.len(),
-                cfg.state_dim
-            )));
-        }
-        let rows = state.len() / cfg.state_dim;
+        let rows = state_rows(cfg, state)?;
         // A call is an NFE whatever its row count, so a sampler's count and ours agree.
         self.calls += 1;
         self.net.nfe.fetch_add(1, Ordering::Relaxed);
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let dev = self.net.device.device();
-        let e = cfg.time.dim();
-        let mut feature = vec![0f32; e];
-        cfg.time.write(t, &mut feature);
-        let time = Tensor::from_vec(feature, (1, e), dev)?
-            .broadcast_as((rows, e))?
-            .contiguous()?;
-        let x = Tensor::from_slice(state, (rows, cfg.state_dim), dev)?;
+        let (x, time) = host_inputs(cfg, &self.net.device, t, state, rows)?;
         let out = forward(cfg, &self.layers, &x, &time)?;
         Ok(out.flatten_all()?.to_vec1::<f32>()?)
     }

@@ -411,29 +411,52 @@ impl StageExecutor {
                 best as u64 == **y
             })
             .count();
+        let mut cost = self.save_trained(job, p, &cfg, &trained, dim, Some(classes), seconds)?;
+        cost.insert(
+            "test_accuracy".into(),
+            json!(correct as f64 / yt.len().max(1) as f64),
+        );
+        Ok(cost)
+    }
+
+    /// Writes a finished training's entry (weights, `model.json`, loss curve) and returns its
+    /// cost figures.
+    #[allow(clippy::too_many_arguments)]
+    fn save_trained(
+        &self,
+        job: &Job<'_>,
+        p: &params::TrainParams,
+        cfg: &drift_nn::TrainConfig,
+        trained: &drift_nn::Trained,
+        dim: usize,
+        classes: Option<usize>,
+        seconds: f64,
+    ) -> Result<Cost, ExecError> {
         trained
             .net
             .save_safetensors(&job.out_dir.join("weights.safetensors"))
             .map_err(io)?;
-        write_json(
-            &job.out_dir.join("model.json"),
-            &json!({
-                "method": p.method,
-                "dim": dim,
-                "classes": classes,
-                "network": cfg.net,
-                "optimiser": cfg.optim,
-                "weights": if p.ema.is_some() { "ema" } else { "last" },
-            }),
-        )?;
+        let mut model = json!({
+            "method": p.method,
+            "dim": dim,
+            "network": cfg.net,
+            "optimiser": cfg.optim,
+            "weights": if p.ema.is_some() { "ema" } else { "last" },
+        });
+        if let Some(c) = classes {
+            model["classes"] = json!(c);
+        }
+        write_json(&job.out_dir.join("model.json"), &model)?;
         drift_io::write_loss_curve(&job.out_dir.join("loss.parquet"), &trained.losses)
             .map_err(io)?;
         let mut cost = Cost::new();
         cost.insert("train_time_s".into(), json!(seconds));
         cost.insert(
-            "test_accuracy".into(),
-            json!(correct as f64 / yt.len().max(1) as f64),
+            "steps_per_s".into(),
+            json!(p.steps as f64 / seconds.max(1e-9)),
         );
+        cost.insert("param_count".into(), json!(trained.net.parameter_count()));
+        cost.insert("device".into(), json!(self.device.label()));
         Ok(cost)
     }
 
@@ -550,31 +573,7 @@ impl StageExecutor {
         )
         .map_err(|e| ExecError(e.to_string()))?;
         let seconds = started.elapsed().as_secs_f64();
-        trained
-            .net
-            .save_safetensors(&job.out_dir.join("weights.safetensors"))
-            .map_err(io)?;
-        write_json(
-            &job.out_dir.join("model.json"),
-            &json!({
-                "method": p.method,
-                "dim": dim,
-                "network": cfg.net,
-                "optimiser": cfg.optim,
-                "weights": if p.ema.is_some() { "ema" } else { "last" },
-            }),
-        )?;
-        drift_io::write_loss_curve(&job.out_dir.join("loss.parquet"), &trained.losses)
-            .map_err(io)?;
-        let mut cost = Cost::new();
-        cost.insert("train_time_s".into(), json!(seconds));
-        cost.insert(
-            "steps_per_s".into(),
-            json!(p.steps as f64 / seconds.max(1e-9)),
-        );
-        cost.insert("param_count".into(), json!(trained.net.parameter_count()));
-        cost.insert("device".into(), json!(self.device.label()));
-        Ok(cost)
+        self.save_trained(job, p, &cfg, &trained, dim, None, seconds)
     }
 
     fn run_sample(
