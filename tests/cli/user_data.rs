@@ -155,6 +155,43 @@ fn user_data_errors_name_the_file_row_and_column() {
         out.stderr
     );
 
+    // A spec cannot read outside its project: absolute paths, `..` and symlinks out are refused.
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.csv");
+    std::fs::write(&secret, csv(20, |_, x| x.to_string())).unwrap();
+    let original = std::fs::read_to_string(user_spec(&s, "")).unwrap();
+    let text = original.replace(
+        "path = \"data.csv\"",
+        &format!("path = {:?}", secret.display().to_string()),
+    );
+    let spec = s.write("user.toml", &text);
+    let out = s.drift(&["check", spec.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is absolute"), "{}", out.stderr);
+    let rel = pathdiff(&secret, s.dir.path());
+    let text = original.replace("path = \"data.csv\"", &format!("path = {rel:?}"));
+    let spec = s.write("user.toml", &text);
+    let out = s.drift(&["check", spec.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("outside the project root"),
+        "{}",
+        out.stderr
+    );
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&secret, s.dir.path().join("link.csv")).unwrap();
+        let text = original.replace("path = \"data.csv\"", "path = \"link.csv\"");
+        let spec = s.write("user.toml", &text);
+        let out = s.drift(&["check", spec.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("outside the project root"),
+            "{}",
+            out.stderr
+        );
+    }
+
     // Point counts do not apply to a file.
     let spec = user_spec(&s, "n_train = 10");
     let out = s.drift(&["check", spec.to_str().unwrap()]);
@@ -165,6 +202,24 @@ fn user_data_errors_name_the_file_row_and_column() {
         "{}",
         out.stderr
     );
+}
+
+/// `target` relative to `base` through `..` steps (both absolute).
+fn pathdiff(target: &std::path::Path, base: &std::path::Path) -> String {
+    let (t, b) = (target.canonicalize().unwrap(), base.canonicalize().unwrap());
+    let common = t
+        .components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let ups = b.components().count() - common;
+    let mut out: Vec<String> = vec!["..".into(); ups];
+    out.extend(
+        t.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    out.join("/")
 }
 
 #[test]

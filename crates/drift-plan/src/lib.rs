@@ -441,24 +441,50 @@ impl Builder<'_> {
     /// Resolves a user data file against the spec's directory, records the resolved path in
     /// `file`, and returns the BLAKE3 digest of its content (hex). The one place planning reads
     /// a file other than the spec: the digest, not the path, goes into the key.
+    ///
+    /// A spec cannot make drift read outside its project: absolute paths are refused, and the
+    /// file (symlinks resolved) must lie under the project root, the nearest directory above
+    /// the spec that holds `.git` (else the spec's own directory).
     fn digest_user_file(
         &self,
         file: &mut drift_spec::params::FileParams,
     ) -> Result<String, String> {
+        let given = std::path::Path::new(&file.path);
+        if given.is_absolute() {
+            return Err(format!(
+                "`{}` is absolute: data files are given relative to the spec file, inside its project",
+                file.path
+            ));
+        }
         let base = self
             .spec
             .sources
             .spec_path
             .parent()
-            .unwrap_or(std::path::Path::new(""));
-        let resolved = base.join(&file.path);
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let resolved = base.join(given);
         let cannot =
             |e: std::io::Error| format!("cannot read data file {}: {e}", resolved.display());
+        let canonical = resolved.canonicalize().map_err(cannot)?;
+        let spec_dir = base.canonicalize().map_err(cannot)?;
+        let root = spec_dir
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&spec_dir);
+        if !canonical.starts_with(root) {
+            return Err(format!(
+                "`{}` resolves to {}, outside the project root {}",
+                file.path,
+                canonical.display(),
+                root.display()
+            ));
+        }
         let mut hasher = blake3::Hasher::new();
         hasher
-            .update_reader(std::fs::File::open(&resolved).map_err(cannot)?)
+            .update_reader(std::fs::File::open(&canonical).map_err(cannot)?)
             .map_err(cannot)?;
-        file.resolved_path = Some(resolved);
+        file.resolved_path = Some(canonical);
         Ok(hasher.finalize().to_hex().to_string())
     }
 
