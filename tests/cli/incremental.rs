@@ -188,7 +188,7 @@ fn forced_instance_reruns_and_identical_output_cuts_off_dependents() {
 }
 
 #[test]
-fn deleted_entry_is_reported_as_artifact_missing() {
+fn deleted_artifact_is_reported_as_damaged() {
     let s = Scratch::new();
     let first = s.run_json(&spec("tiny.toml"), &[]);
     let data = first.iter().find(|i| i["id"] == "data.moons").unwrap();
@@ -207,7 +207,7 @@ fn deleted_entry_is_reported_as_artifact_missing() {
     assert_eq!(moons["state"], "stale");
     assert_eq!(
         moons["reasons"],
-        serde_json::json!([{"type": "artifact_missing"}])
+        serde_json::json!([{"type": "artifact_damaged", "file": "test.parquet", "problem": "missing"}])
     );
     let again = s.run_json(&spec("tiny.toml"), &[]);
     // The data regenerates identically, so nothing downstream reruns.

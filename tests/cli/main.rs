@@ -6,6 +6,7 @@ mod agm;
 mod determinism;
 mod failures;
 mod incremental;
+mod integrity;
 mod invalid;
 mod outputs;
 mod quality;

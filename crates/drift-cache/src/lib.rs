@@ -41,6 +41,24 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
     }
 }
 
+/// What is wrong with a damaged entry: the first bad file and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damage {
+    pub file: String,
+    pub problem: String,
+}
+
+/// An entry as found on disk by [`Cache::check_entry`].
+#[derive(Debug, Clone)]
+pub enum EntryCheck {
+    /// No entry directory.
+    Absent,
+    /// Every listed file is present (and, when verified, has its recorded digest).
+    Complete(Box<Manifest>),
+    /// The directory exists but the entry cannot be trusted.
+    Damaged(Damage),
+}
+
 /// One artifact file of an entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -130,19 +148,58 @@ impl Cache {
 
     /// The manifest of a complete entry, or None when there is none (or it is incomplete: a
     /// missing or unreadable manifest, or a listed file that is missing or has the wrong size).
+    /// Checks sizes only (cheap enough for `drift status`); see [`Cache::check_entry`].
     pub fn lookup(&self, key: &StageKey) -> Option<Manifest> {
+        match self.check_entry(key, false) {
+            EntryCheck::Complete(m) => Some(*m),
+            EntryCheck::Absent | EntryCheck::Damaged(_) => None,
+        }
+    }
+
+    /// The state of `key`'s entry on disk: absent, complete, or damaged (naming the file and
+    /// what is wrong). With `verify_content`, every file is hashed and compared with the
+    /// manifest's digest, so a flipped byte is found too; without, only sizes are compared.
+    pub fn check_entry(&self, key: &StageKey, verify_content: bool) -> EntryCheck {
         let dir = self.entry_dir(key);
-        let manifest = read_manifest(&dir.join(MANIFEST)).ok()?;
+        if !dir.exists() {
+            return EntryCheck::Absent;
+        }
+        let damaged = |file: &str, problem: String| {
+            EntryCheck::Damaged(Damage {
+                file: file.to_string(),
+                problem,
+            })
+        };
+        let manifest = match read_manifest(&dir.join(MANIFEST)) {
+            Ok(m) => m,
+            Err(e) => return damaged(MANIFEST, e.to_string()),
+        };
         if manifest.key != *key {
-            return None;
+            return damaged(MANIFEST, format!("records key {}", manifest.key.short()));
         }
         for (name, record) in &manifest.files {
-            match fs::metadata(dir.join(name)) {
-                Ok(m) if m.len() == record.bytes => {}
-                _ => return None,
+            let path = dir.join(name);
+            match fs::metadata(&path) {
+                Err(_) => return damaged(name, "missing".into()),
+                Ok(m) if m.len() != record.bytes => {
+                    return damaged(
+                        name,
+                        format!("{} bytes, the manifest says {}", m.len(), record.bytes),
+                    );
+                }
+                Ok(_) => {}
+            }
+            if verify_content {
+                match hash_file(&path) {
+                    Ok((digest, _)) if digest == record.digest => {}
+                    Ok(_) => {
+                        return damaged(name, "content differs from its recorded digest".into());
+                    }
+                    Err(e) => return damaged(name, e.to_string()),
+                }
             }
         }
-        Some(manifest)
+        EntryCheck::Complete(Box::new(manifest))
     }
 
     /// Whether an entry directory exists at all (complete or not): distinguishes
@@ -224,9 +281,10 @@ impl Cache {
         let parent = target.parent().expect("entry dir has a parent");
         fs::create_dir_all(parent).map_err(io(parent))?;
         if target.exists() {
-            match self.lookup(&key) {
-                Some(existing) if !replace => return Ok(existing),
-                // A forced rerun, or an incomplete leftover (damaged or half-deleted).
+            match self.check_entry(&key, true) {
+                // Another process committed the same key first: its entry is as good as ours.
+                EntryCheck::Complete(existing) if !replace => return Ok(*existing),
+                // A forced rerun, or a damaged or half-deleted leftover.
                 _ => self.remove(&key)?,
             }
         }

@@ -521,6 +521,57 @@ fn build_tables(
     Ok(tables)
 }
 
+pub fn verify(cache_dir: &Path, specs: &[PathBuf]) -> u8 {
+    finish((|| {
+        let cache = open_cache(cache_dir)?;
+        // (key, id) of every entry to check.
+        let mut targets: Vec<(drift_plan::key::StageKey, String)> = Vec::new();
+        if specs.is_empty() {
+            for key in cache.keys().context("listing cache entries")? {
+                let id =
+                    drift_cache::read_manifest(&cache.entry_dir(&key).join(drift_cache::MANIFEST))
+                        .map(|m| m.id)
+                        .unwrap_or_else(|_| "(unreadable manifest)".into());
+                targets.push((key, id));
+            }
+        } else {
+            for spec in specs {
+                let args = SpecArgs {
+                    spec: spec.clone(),
+                    overrides: Vec::new(),
+                    device: None,
+                    max_instances: None,
+                };
+                let loaded = load(&args)?;
+                for r in drift_exec::status(&loaded.plan, &cache) {
+                    if let Some(k) = r.key
+                        && cache.has_entry_dir(&k)
+                    {
+                        targets.push((k, r.id));
+                    }
+                }
+            }
+        }
+        let mut damaged = 0usize;
+        for (key, id) in &targets {
+            if let drift_cache::EntryCheck::Damaged(d) = cache.check_entry(key, true) {
+                damaged += 1;
+                outln!("damaged  {}  {id}  {}: {}", key.short(), d.file, d.problem);
+            }
+        }
+        outln!(
+            "{} entries checked, {damaged} damaged{}",
+            targets.len(),
+            if damaged > 0 {
+                " (`drift run` recomputes them)"
+            } else {
+                ""
+            }
+        );
+        Ok(if damaged > 0 { exit::FAILED } else { exit::OK })
+    })())
+}
+
 pub fn gc(cache_dir: &Path, specs: &[PathBuf], dry_run: bool) -> u8 {
     finish((|| {
         let cache = open_cache(cache_dir)?;

@@ -144,6 +144,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check cache entries against the digests in their manifests and report damaged ones
+    /// (missing, truncated or altered files). With specs, only the entries they reach; exits 1
+    /// when any entry is damaged. `drift run` recomputes damaged entries.
+    Verify {
+        /// Specs whose entries to check (default: every entry in the cache).
+        specs: Vec<PathBuf>,
+    },
     /// List the available methods, generators, metrics or solvers with their parameters.
     List {
         #[arg(value_parser = ["methods", "generators", "metrics", "solvers"])]
@@ -198,6 +205,7 @@ fn main() -> ExitCode {
             commands::table(&cli.cache, &spec, &format, out.as_deref())
         }
         Command::Gc { specs, dry_run } => commands::gc(&cli.cache, &specs, dry_run),
+        Command::Verify { specs } => commands::verify(&cli.cache, &specs),
         Command::List { what } => commands::list(&what),
         Command::Schema { out, check } => commands::schema(&out, check),
     };

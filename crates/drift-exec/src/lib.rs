@@ -4,7 +4,7 @@
 
 pub mod reason;
 
-use drift_cache::{Cache, Manifest};
+use drift_cache::{Cache, EntryCheck, Manifest};
 use drift_plan::NodeIndex;
 use drift_plan::key::{KeyComponents, OutputDigest, StageKey};
 use drift_plan::{Instance, Plan};
@@ -188,9 +188,16 @@ pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
         let comps = inst.key_components(plan, &digests);
         let key = comps.key();
         record.key = Some(key);
-        if let Some(m) = cache.lookup(&key) {
+        // Digests are compared here too: a damaged entry never shows as fresh.
+        let found = cache.check_entry(&key, true);
+        if let EntryCheck::Complete(m) = found {
             record.state = State::Fresh;
             record.output = Some(m.output);
+        } else if let EntryCheck::Damaged(d) = found {
+            record.reasons = vec![Reason::ArtifactDamaged {
+                file: d.file,
+                problem: d.problem,
+            }];
         } else if let Some(f) = cache
             .read_failure(&plan.experiment_name, &inst.id)
             .filter(|f| f.key == key)
@@ -420,15 +427,26 @@ fn run_one(
     let mut record = Record::new(inst, State::Cached);
     record.key = Some(key);
     let experiment = &plan.experiment_name;
-    if !forced && let Some(m) = cache.lookup(&key) {
-        record.output = Some(m.output);
-        let _ = cache.write_slot(experiment, &inst.id, &comps);
-        return (record, Some(m));
-    }
-    record.reasons = if forced {
-        vec![Reason::Forced]
+    // Before an entry is used (as this instance's result, and so as its dependents' input),
+    // every file is checked against its recorded digest: a damaged entry is recomputed, never
+    // used.
+    let found = if forced {
+        EntryCheck::Absent
     } else {
-        stale_reasons(cache, experiment, inst, &comps, &key)
+        cache.check_entry(&key, true)
+    };
+    record.reasons = match found {
+        EntryCheck::Complete(m) => {
+            record.output = Some(m.output);
+            let _ = cache.write_slot(experiment, &inst.id, &comps);
+            return (record, Some(*m));
+        }
+        _ if forced => vec![Reason::Forced],
+        EntryCheck::Damaged(d) => vec![Reason::ArtifactDamaged {
+            file: d.file,
+            problem: d.problem,
+        }],
+        EntryCheck::Absent => stale_reasons(cache, experiment, inst, &comps, &key),
     };
     progress.started(ix, &inst.id);
     let started = Instant::now();

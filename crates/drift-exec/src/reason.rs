@@ -27,6 +27,8 @@ pub enum Reason {
     ImplementationChanged { old: u32, new: u32 },
     /// The key is unchanged but its cache entry is missing or incomplete.
     ArtifactMissing,
+    /// The entry exists but a file is missing, truncated or altered (its digest differs).
+    ArtifactDamaged { file: String, problem: String },
     /// Rerun requested with `--force`.
     Forced,
     /// An input failed in this run.
@@ -46,6 +48,9 @@ impl fmt::Display for Reason {
                 write!(f, "implementation changed: v{old} -> v{new}")
             }
             Reason::ArtifactMissing => f.write_str("artifact missing"),
+            Reason::ArtifactDamaged { file, problem } => {
+                write!(f, "artifact damaged: {file}: {problem}")
+            }
             Reason::Forced => f.write_str("forced"),
             Reason::UpstreamFailed { input } => write!(f, "upstream failed: {input}"),
         }
