@@ -3,6 +3,8 @@
 mod util;
 
 mod agm;
+mod concurrency;
+mod crash;
 mod determinism;
 mod failures;
 mod incremental;

@@ -7,7 +7,10 @@
 //!   slots/<hash of experiment and instance id>.json
 //!                                the key components last recorded for an instance id: read only
 //!                                to explain why an instance is stale (cargo's fingerprint sidecar)
+//!   locks/<key hex>.lock         an OS file lock (flock) held while one process computes a key
 //! ```
+//! Locks are advisory OS locks on these files, released by the kernel when their holder exits
+//! or is killed: a lock file left on disk never blocks anyone.
 //! A directory under `entries/` with a readable manifest whose files all exist is the only thing
 //! ever treated as fresh. Paths and timings never enter keys; manifests hold timings outside them.
 
@@ -39,6 +42,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// The held lock of one key ([`Cache::lock_key`]); dropping it releases the lock.
+#[derive(Debug)]
+pub struct KeyLock {
+    _file: fs::File,
 }
 
 /// What is wrong with a damaged entry: the first bad file and the problem.
@@ -130,7 +139,7 @@ impl Cache {
     /// Opens (creating) the store under `dir/v1`.
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
         let root = dir.join(LAYOUT);
-        for sub in ["entries", "tmp", "slots"] {
+        for sub in ["entries", "tmp", "slots", "locks"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
@@ -200,6 +209,26 @@ impl Cache {
             }
         }
         EntryCheck::Complete(Box::new(manifest))
+    }
+
+    /// Takes the exclusive lock of `key` for this process, waiting while another process (or
+    /// worker) holds it. Held until the returned guard drops; released by the OS if the process
+    /// dies. `Ok(None)` when the file system offers no locks (then concurrent processes may
+    /// compute the same key twice; each commit stays atomic and identical keys hold identical
+    /// results, so the cache stays consistent).
+    pub fn lock_key(&self, key: &StageKey) -> Result<Option<KeyLock>, CacheError> {
+        let path = self.root.join("locks").join(format!("{}.lock", key.hex()));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.lock() {
+            Ok(()) => Ok(Some(KeyLock { _file: file })),
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 
     /// Whether an entry directory exists at all (complete or not): distinguishes

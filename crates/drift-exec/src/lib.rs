@@ -448,6 +448,23 @@ fn run_one(
         }],
         EntryCheck::Absent => stale_reasons(cache, experiment, inst, &comps, &key),
     };
+    // One process computes a key at a time: wait for its lock, then look again, since the
+    // holder may have just committed it (then this process picks the result up).
+    let _lock = match cache.lock_key(&key) {
+        Ok(lock) => lock,
+        Err(e) => {
+            record.state = State::Failed;
+            record.error = Some(format!("cannot lock the cache entry: {e}"));
+            return (record, None);
+        }
+    };
+    if !forced && let EntryCheck::Complete(m) = cache.check_entry(&key, true) {
+        record.state = State::Cached;
+        record.reasons.clear();
+        record.output = Some(m.output);
+        let _ = cache.write_slot(experiment, &inst.id, &comps);
+        return (record, Some(*m));
+    }
     progress.started(ix, &inst.id);
     let started = Instant::now();
     let result = (|| -> Result<Manifest, ExecError> {
