@@ -67,3 +67,73 @@ fn sigkill_at_twenty_moments_loses_and_corrupts_nothing() {
     };
     assert_eq!(table(&s), table(&reference));
 }
+
+/// A training killed after a checkpoint resumes from it on the next run (the manifest records
+/// the step), and every artifact is bit-identical to an uninterrupted run's.
+#[test]
+fn a_killed_training_resumes_from_its_checkpoint() {
+    let tiny = spec("tiny.toml");
+    let settings = [
+        "--set",
+        "train.fm.steps=8000",
+        "--set",
+        "train.fm.checkpoint_every=500",
+    ];
+    let reference = Scratch::new();
+    reference.run_json(&tiny, &settings);
+    let want = artifact_digests(&reference.cache());
+
+    let s = Scratch::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
+        .current_dir(repo())
+        .arg("--cache")
+        .arg(s.cache())
+        .args(["run", tiny.to_str().unwrap(), "--jobs", "2"])
+        .args(settings)
+        .env("RAYON_NUM_THREADS", "1")
+        .env_remove("DRIFT_CACHE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let scratch = s.cache().join("v1/scratch");
+    let started = Instant::now();
+    let has_checkpoint = || {
+        std::fs::read_dir(&scratch).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.path().join("checkpoint.bin").exists())
+        })
+    };
+    while !has_checkpoint() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint written"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+
+    let run = s.run_json(&tiny, &settings);
+    let resumed: Vec<u64> = run
+        .iter()
+        .filter(|i| i["id"].as_str().unwrap().starts_with("train."))
+        .filter_map(|i| {
+            let mut args = vec!["show", tiny.to_str().unwrap(), i["id"].as_str().unwrap()];
+            args.extend(settings);
+            let show = s.drift(&args);
+            show.stdout
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("resumed_from_step: "))
+                .map(|v| v.parse().unwrap())
+        })
+        .collect();
+    assert!(!resumed.is_empty(), "no training resumed");
+    assert!(
+        resumed.iter().all(|&step| step >= 500 && step % 500 == 0),
+        "{resumed:?}"
+    );
+    assert_eq!(artifact_digests(&s.cache()), want);
+    // Committed entries leave no scratch state behind.
+    assert!(!has_checkpoint());
+}

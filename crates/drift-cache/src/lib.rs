@@ -8,6 +8,8 @@
 //!                                the key components last recorded for an instance id: read only
 //!                                to explain why an instance is stale (cargo's fingerprint sidecar)
 //!   locks/<key hex>.lock         an OS file lock (flock) held while one process computes a key
+//!   scratch/<key hex>/           a computation's resumable state (training checkpoints), kept
+//!                                across killed runs, removed when the entry commits
 //! ```
 //! Locks are advisory OS locks on these files, released by the kernel when their holder exits
 //! or is killed: a lock file left on disk never blocks anyone.
@@ -139,7 +141,7 @@ impl Cache {
     /// Opens (creating) the store under `dir/v1`.
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
         let root = dir.join(LAYOUT);
-        for sub in ["entries", "tmp", "slots", "locks"] {
+        for sub in ["entries", "tmp", "slots", "locks", "scratch"] {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
@@ -229,6 +231,17 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(None),
             Err(e) => Err(io(&path)(e)),
         }
+    }
+
+    /// Where the computation of `key` keeps state that survives a killed run (created on
+    /// demand by the computation; only the holder of the key's lock touches it).
+    pub fn scratch_dir(&self, key: &StageKey) -> PathBuf {
+        self.root.join("scratch").join(key.hex())
+    }
+
+    /// Removes `key`'s scratch state (after its entry committed).
+    pub fn clear_scratch(&self, key: &StageKey) {
+        let _ = fs::remove_dir_all(self.scratch_dir(key));
     }
 
     /// Whether an entry directory exists at all (complete or not): distinguishes

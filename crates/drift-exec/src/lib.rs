@@ -32,6 +32,9 @@ pub struct Job<'a> {
     pub inputs: Vec<JobInput<'a>>,
     /// Write every artifact here (flat files); it becomes the cache entry when complete.
     pub out_dir: &'a Path,
+    /// State that must survive a killed run (training checkpoints); created on demand, removed
+    /// once the entry commits.
+    pub scratch: PathBuf,
     pub key: StageKey,
 }
 
@@ -485,6 +488,7 @@ fn run_one(
                 })
                 .collect(),
             out_dir: &staging.dir,
+            scratch: cache.scratch_dir(&key),
             key,
         };
         let mut cost = executor.execute(&job, progress)?;
@@ -499,6 +503,7 @@ fn run_one(
     record.elapsed = Some(started.elapsed());
     match result {
         Ok(m) => {
+            cache.clear_scratch(&key);
             record.state = State::Executed;
             record.output = Some(m.output);
             let _ = cache.write_slot(experiment, &inst.id, &comps);

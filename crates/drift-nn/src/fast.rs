@@ -25,6 +25,7 @@ use drift_dynamics::TrainBatch;
 
 use crate::host_gemm::{View, matmul_into};
 use crate::net::HostTensor;
+use crate::resume::{Checkpoints, TrainState};
 use crate::train::{TrainConfig, TrainProgress, Trained, check_batch};
 use crate::{Activation, Arch, ComputeDevice, NetConfig, Network, NnError};
 
@@ -905,6 +906,41 @@ fn clip_gradients(net: &mut FastNet, max_norm: f64) {
     }
 }
 
+/// Puts a checkpoint's state into the trainer, after checking that it fits this network.
+fn restore(
+    net: &mut FastNet,
+    opt: &mut AdamW,
+    ema: &mut Option<Vec<Vec<f32>>>,
+    state: &TrainState,
+    steps: usize,
+) -> Result<(), NnError> {
+    let shapes: Vec<usize> = net.snapshot().iter().map(Vec::len).collect();
+    let fits = |group: &[Vec<f32>]| group.iter().map(Vec::len).eq(shapes.iter().copied());
+    if state.step > steps
+        || !fits(&state.params)
+        || !fits(&state.adam_m)
+        || !fits(&state.adam_v)
+        || state.ema.is_some() != ema.is_some()
+        || state.ema.as_deref().is_some_and(|e| !fits(e))
+        || state.losses.len() != state.step
+    {
+        return Err(NnError::InvalidInput(format!(
+            "the checkpoint (step {}) does not fit this training of {steps} steps",
+            state.step
+        )));
+    }
+    for ((p, _), v) in net.params_mut().zip(&state.params) {
+        p.copy_from_slice(v);
+    }
+    opt.m = state.adam_m.clone();
+    opt.v = state.adam_v.clone();
+    opt.step_t = state.adam_t;
+    if let Some(e) = ema {
+        *e = state.ema.clone().expect("checked");
+    }
+    Ok(())
+}
+
 /// [`crate::train`] on the fast host path (CPU only; [`supported`] says when).
 pub(crate) fn train_fast(
     cfg: &TrainConfig,
@@ -912,6 +948,7 @@ pub(crate) fn train_fast(
     device: &ComputeDevice,
     next_batch: &mut dyn FnMut(usize) -> Result<TrainBatch, NnError>,
     on_step: &mut dyn FnMut(TrainProgress),
+    mut checkpoints: Option<&mut Checkpoints<'_>>,
 ) -> Result<Trained, NnError> {
     cfg.net.validate()?;
     cfg.optim.validate()?;
@@ -927,7 +964,13 @@ pub(crate) fn train_fast(
     let (sd, e) = (cfg.net.state_dim, cfg.net.time.dim());
     let mut feature = Vec::new();
     let mut losses = Vec::with_capacity(cfg.steps);
-    for step in 1..=cfg.steps {
+    let mut first = 1;
+    if let Some(state) = checkpoints.as_mut().and_then(|c| c.resume.take()) {
+        restore(&mut net, &mut opt, &mut ema, &state, cfg.steps)?;
+        losses = state.losses;
+        first = state.step + 1;
+    }
+    for step in first..=cfg.steps {
         let batch = next_batch(step)?;
         check_batch(&batch, step, sd, cfg.net.out_dim)?;
         let rows = batch.rows();
@@ -968,6 +1011,21 @@ pub(crate) fn train_fast(
             steps: cfg.steps,
             loss: value,
         });
+        if let Some(c) = checkpoints.as_mut()
+            && c.every > 0
+            && step % c.every == 0
+            && step < cfg.steps
+        {
+            (c.save)(&TrainState {
+                step,
+                params: net.snapshot(),
+                adam_m: opt.m.clone(),
+                adam_v: opt.v.clone(),
+                adam_t: opt.step_t,
+                ema: ema.clone(),
+                losses: losses.clone(),
+            })?;
+        }
     }
     let params = match ema {
         Some(ema) => ema,
@@ -1282,7 +1340,7 @@ mod tests {
         let mut next = |step: usize| Ok(batches[step - 1].clone());
         let dev = ComputeDevice::cpu();
         let trained = if fast {
-            train_fast(cfg, init, &dev, &mut next, &mut |_| {})?
+            train_fast(cfg, init, &dev, &mut next, &mut |_| {}, None)?
         } else {
             train_reference(cfg, init, &dev, &mut next, &mut |_| {})?
         };
@@ -1399,6 +1457,106 @@ mod tests {
         }
     }
 
+    /// A training resumed from any of its checkpoints ends with the same bits as one that ran
+    /// straight through (the batches come from the same stream, as the stage layer restores).
+    #[test]
+    fn resumed_training_is_bit_identical() {
+        for net in [
+            NetConfig {
+                arch: Arch::Mlp {
+                    hidden: vec![16, 16],
+                },
+                activation: Activation::Silu,
+                time: TimeFeature::Sinusoidal { dim: 4 },
+                state_dim: 2,
+                out_dim: 2,
+            },
+            NetConfig {
+                arch: Arch::ResMlp { width: 8, depth: 2 },
+                activation: Activation::Gelu,
+                time: TimeFeature::Log1m,
+                state_dim: 4,
+                out_dim: 2,
+            },
+        ] {
+            let mut cfg = train_cfg(net);
+            cfg.steps = 12;
+            let mut rng = ChaCha8Rng::seed_from_u64(21);
+            let batches: Vec<TrainBatch> = (0..cfg.steps)
+                .map(|_| random_batch(&cfg.net, 150, &mut rng))
+                .collect();
+            let dev = ComputeDevice::cpu();
+            let mut saved: Vec<TrainState> = Vec::new();
+            let mut save = |s: &TrainState| {
+                saved.push(s.clone());
+                Ok(())
+            };
+            let mut every = Checkpoints {
+                every: 4,
+                resume: None,
+                save: &mut save,
+            };
+            let straight = train_fast(
+                &cfg,
+                None,
+                &dev,
+                &mut |step| Ok(batches[step - 1].clone()),
+                &mut |_| {},
+                Some(&mut every),
+            )
+            .unwrap();
+            assert_eq!(saved.iter().map(|s| s.step).collect::<Vec<_>>(), vec![4, 8]);
+            for state in saved.clone() {
+                let bytes = state.to_bytes();
+                let mut nothing = |_: &TrainState| Ok(());
+                let mut resume = Checkpoints {
+                    every: 4,
+                    resume: Some(TrainState::from_bytes(&bytes).unwrap()),
+                    save: &mut nothing,
+                };
+                let mut calls = Vec::new();
+                let resumed = train_fast(
+                    &cfg,
+                    None,
+                    &dev,
+                    &mut |step| {
+                        calls.push(step);
+                        Ok(batches[step - 1].clone())
+                    },
+                    &mut |_| {},
+                    Some(&mut resume),
+                )
+                .unwrap();
+                assert_eq!(calls.first(), Some(&(state.step + 1)));
+                assert_eq!(resumed.losses, straight.losses);
+                assert_eq!(
+                    resumed.net.host_values().unwrap(),
+                    straight.net.host_values().unwrap()
+                );
+            }
+            // A checkpoint of another shape is refused, not half-applied.
+            let mut wrong = saved[0].clone();
+            wrong.params[0].pop();
+            let mut nothing = |_: &TrainState| Ok(());
+            let mut bad = Checkpoints {
+                every: 4,
+                resume: Some(wrong),
+                save: &mut nothing,
+            };
+            assert!(
+                train_fast(
+                    &cfg,
+                    None,
+                    &dev,
+                    &mut |step| Ok(batches[step - 1].clone()),
+                    &mut |_| {},
+                    Some(&mut bad)
+                )
+                .is_err()
+            );
+        }
+    }
+
     #[test]
     fn divergence_names_the_step_and_last_finite_loss() {
         let cfg = train_cfg(configs()[0].clone());
@@ -1411,9 +1569,14 @@ mod tests {
             Ok(b)
         };
         let mut seen = Vec::new();
-        let err = train_fast(&cfg, None, &ComputeDevice::cpu(), &mut next, &mut |p| {
-            seen.push(p.loss)
-        })
+        let err = train_fast(
+            &cfg,
+            None,
+            &ComputeDevice::cpu(),
+            &mut next,
+            &mut |p| seen.push(p.loss),
+            None,
+        )
         .unwrap_err();
         match err {
             NnError::Diverged {

@@ -18,6 +18,7 @@ mod error;
 mod fast;
 mod host_gemm;
 mod net;
+mod resume;
 mod rng;
 mod train;
 
@@ -27,6 +28,8 @@ pub use error::NnError;
 pub use net::{
     Activation, Arch, Evaluator, LOG1M_FLOOR, NetConfig, NetField, Network, TimeFeature,
 };
+pub use resume::{Checkpoints, TrainState};
 pub use train::{
     LrSchedule, OptimConfig, TrainConfig, TrainProgress, Trained, train, train_reference,
+    train_with_checkpoints,
 };

@@ -153,8 +153,28 @@ pub fn train(
     next_batch: &mut dyn FnMut(usize) -> Result<TrainBatch, NnError>,
     on_step: &mut dyn FnMut(TrainProgress),
 ) -> Result<Trained, NnError> {
+    train_with_checkpoints(cfg, init, device, next_batch, on_step, None)
+}
+
+/// [`train`] with periodic checkpoints and, when `checkpoints.resume` holds a state, continuing
+/// from it: on the CPU the result is bit-identical to an uninterrupted training, provided
+/// `next_batch` continues the same batch stream (the caller restores its own random streams).
+/// Checkpoints need the CPU training path; elsewhere they are an error.
+pub fn train_with_checkpoints(
+    cfg: &TrainConfig,
+    init: Option<&Network>,
+    device: &ComputeDevice,
+    next_batch: &mut dyn FnMut(usize) -> Result<TrainBatch, NnError>,
+    on_step: &mut dyn FnMut(TrainProgress),
+    checkpoints: Option<&mut crate::Checkpoints<'_>>,
+) -> Result<Trained, NnError> {
     if crate::fast::supported(&cfg.net, device) {
-        crate::fast::train_fast(cfg, init, device, next_batch, on_step)
+        crate::fast::train_fast(cfg, init, device, next_batch, on_step, checkpoints)
+    } else if checkpoints.is_some() {
+        Err(NnError::InvalidConfig(format!(
+            "training checkpoints are implemented on the CPU path only, not on {}",
+            device.label()
+        )))
     } else {
         train_reference(cfg, init, device, next_batch, on_step)
     }

@@ -663,6 +663,12 @@ pub struct TrainParams {
     /// The network.
     #[serde(default)]
     pub model: ModelParams,
+    /// Write a resumable checkpoint (weights, optimiser state, EMA, random-stream positions,
+    /// step) every this many steps; a killed training resumes from the last one on the next run,
+    /// bit-identically on the CPU. An execution setting: not part of the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-drift-semantic" = false))]
+    pub checkpoint_every: Option<u64>,
     /// Stage seed: initial weights, minibatches, noise and times.
     #[serde(default)]
     pub seed: u64,

@@ -399,6 +399,12 @@ fn check_train(p: &mut TrainParams, errors: &mut Vec<ParamError>) {
     if p.batch == 0 {
         errors.push(ParamError::new("batch", "`batch` must be at least 1"));
     }
+    if p.checkpoint_every == Some(0) {
+        errors.push(ParamError::new(
+            "checkpoint_every",
+            "`checkpoint_every` must be at least 1 (leave it out for no checkpoints)",
+        ));
+    }
     range(errors, "lr", p.lr, 0.0, true, INF, true);
     range(
         errors,

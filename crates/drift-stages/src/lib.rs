@@ -313,6 +313,44 @@ fn load_network(
     Ok((net, method, dim))
 }
 
+/// Magic of a stage checkpoint: the four batch streams' word positions, then the trainer's
+/// state (drift_nn::TrainState bytes).
+const CHECKPOINT_MAGIC: &[u8; 8] = b"DRIFTCK1";
+
+type Streams = std::cell::RefCell<[drift_dynamics::Rng; 4]>;
+
+fn write_checkpoint(
+    dir: &Path,
+    path: &Path,
+    streams: &Streams,
+    state: &drift_nn::TrainState,
+) -> Result<(), ExecError> {
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut bytes = CHECKPOINT_MAGIC.to_vec();
+    for rng in streams.borrow().iter() {
+        bytes.extend_from_slice(&rng.get_word_pos().to_le_bytes());
+    }
+    bytes.extend_from_slice(&state.to_bytes());
+    drift_io::write_atomic(path, &bytes).map_err(io)
+}
+
+/// The state of a checkpoint left by a killed run, with the streams moved to where they were;
+/// `None` (start from step 0) when there is none or it cannot be read.
+fn read_checkpoint(path: &Path, streams: &Streams) -> Option<drift_nn::TrainState> {
+    let bytes = std::fs::read(path).ok()?;
+    let rest = bytes.strip_prefix(CHECKPOINT_MAGIC)?;
+    let (positions, state) = rest.split_at_checked(4 * 16)?;
+    let state = drift_nn::TrainState::from_bytes(state).ok()?;
+    for (rng, pos) in streams
+        .borrow_mut()
+        .iter_mut()
+        .zip(positions.chunks_exact(16))
+    {
+        rng.set_word_pos(u128::from_le_bytes(pos.try_into().ok()?));
+    }
+    Some(state)
+}
+
 /// Reads `model.json` of a classifier entry: its network configuration and class count.
 fn load_classifier(job: &Job<'_>, role: &str) -> Result<(drift_nn::Network, usize), ExecError> {
     let dir = &job
@@ -523,18 +561,22 @@ impl StageExecutor {
             optim: convert::optim(p),
         };
         let b = p.batch as usize;
-        let mut batch_rng = drift_dynamics::rng(seed, STREAM_BATCH);
-        let mut noise_rng = drift_dynamics::rng(seed, STREAM_NOISE);
-        let mut fresh_rng = drift_dynamics::rng(seed, STREAM_FRESH);
-        let mut source_rng = drift_dynamics::rng(seed, STREAM_SOURCE);
+        // The batch streams sit in a RefCell so that a checkpoint can record their positions
+        // between steps.
+        let streams = std::cell::RefCell::new(
+            [STREAM_BATCH, STREAM_NOISE, STREAM_FRESH, STREAM_SOURCE]
+                .map(|stream| drift_dynamics::rng(seed, stream)),
+        );
         let mut next_batch =
             |_step: usize| -> Result<drift_dynamics::TrainBatch, drift_nn::NnError> {
+                let mut guard = streams.borrow_mut();
+                let [batch_rng, noise_rng, fresh_rng, source_rng] = &mut *guard;
                 let fail = |e: drift_dynamics::DynamicsError| {
                     drift_nn::NnError::InvalidInput(e.to_string())
                 };
                 let (x1, x0): (Vec<f32>, Option<Vec<f64>>) = match &data {
                     TrainingData::Fixed(values) => {
-                        let idx = draw_indices(&mut batch_rng, values.len() / dim, b);
+                        let idx = draw_indices(batch_rng, values.len() / dim, b);
                         (gather(values, dim, &idx), None)
                     }
                     TrainingData::Fresh(generator) => {
@@ -542,7 +584,7 @@ impl StageExecutor {
                         (generator.sample(b, fresh_rng.random()).values, None)
                     }
                     TrainingData::Pairs { x0, x1 } => {
-                        let idx = draw_indices(&mut batch_rng, x1.len() / dim, b);
+                        let idx = draw_indices(batch_rng, x1.len() / dim, b);
                         let x0: Vec<f64> =
                             gather(x0, dim, &idx).into_iter().map(f64::from).collect();
                         (gather(x1, dim, &idx), Some(x0))
@@ -551,18 +593,33 @@ impl StageExecutor {
                 let x0 = match (&source, x0) {
                     (_, Some(pairs)) => Some(pairs),
                     (Some(src), None) => {
-                        let idx = draw_indices(&mut source_rng, src.len() / dim, b);
+                        let idx = draw_indices(source_rng, src.len() / dim, b);
                         Some(gather(src, dim, &idx).into_iter().map(f64::from).collect())
                     }
                     (None, None) => None,
                 };
                 method
-                    .training_batch(x0.as_deref(), &x1, dim, &mut noise_rng)
+                    .training_batch(x0.as_deref(), &x1, dim, noise_rng)
                     .map_err(fail)
             };
         let started = Instant::now();
         let ix = job.ix;
-        let trained = drift_nn::train(
+        let checkpoint_path = job.scratch.join("checkpoint.bin");
+        let resume = match p.checkpoint_every {
+            Some(_) => read_checkpoint(&checkpoint_path, &streams),
+            None => None,
+        };
+        let resumed_from = resume.as_ref().map(|s| s.step);
+        let mut save = |state: &drift_nn::TrainState| -> Result<(), drift_nn::NnError> {
+            write_checkpoint(&job.scratch, &checkpoint_path, &streams, state)
+                .map_err(|e| drift_nn::NnError::InvalidInput(e.0))
+        };
+        let mut checkpoints = p.checkpoint_every.map(|every| drift_nn::Checkpoints {
+            every: every as usize,
+            resume,
+            save: &mut save,
+        });
+        let trained = drift_nn::train_with_checkpoints(
             &cfg,
             init.as_ref(),
             &self.device,
@@ -570,10 +627,15 @@ impl StageExecutor {
             &mut |s| {
                 progress.step(ix, s.step as u64, s.steps as u64, Some(s.loss));
             },
+            checkpoints.as_mut(),
         )
         .map_err(|e| ExecError(e.to_string()))?;
         let seconds = started.elapsed().as_secs_f64();
-        self.save_trained(job, p, &cfg, &trained, dim, None, seconds)
+        let mut cost = self.save_trained(job, p, &cfg, &trained, dim, None, seconds)?;
+        if let Some(step) = resumed_from {
+            cost.insert("resumed_from_step".into(), json!(step));
+        }
+        Ok(cost)
     }
 
     fn run_sample(
