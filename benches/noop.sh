@@ -30,6 +30,7 @@ model = { hidden = [8] }
 
 [sample.s]
 model = "train.t"
+solver = "euler"
 n = 16
 nfe = 1
 

@@ -191,8 +191,8 @@ pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
         let comps = inst.key_components(plan, &digests);
         let key = comps.key();
         record.key = Some(key);
-        // Digests are compared here too: a damaged entry never shows as fresh.
-        let found = cache.check_entry(&key, true);
+        // Sizes here; file digests below, for all entries at once.
+        let found = cache.check_entry(&key, false);
         if let EntryCheck::Complete(m) = found {
             record.state = State::Fresh;
             record.output = Some(m.output);
@@ -212,6 +212,27 @@ pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
             record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
         }
         records.push(record);
+    }
+    // Every file of every fresh entry against its recorded digest (in parallel: this is most
+    // of a no-op status's time), so a damaged entry never shows as fresh. A damaged entry keeps
+    // its recorded output digest for its dependents' keys: `run` recomputes it, and the same
+    // key reproduces the same output.
+    use rayon::prelude::*;
+    let damage: Vec<(usize, drift_cache::Damage)> = records
+        .par_iter()
+        .enumerate()
+        .filter(|(_, r)| r.state == State::Fresh)
+        .filter_map(|(i, r)| match cache.check_entry(r.key.as_ref()?, true) {
+            EntryCheck::Damaged(d) => Some((i, d)),
+            _ => None,
+        })
+        .collect();
+    for (i, d) in damage {
+        records[i].state = State::Stale;
+        records[i].reasons = vec![Reason::ArtifactDamaged {
+            file: d.file,
+            problem: d.problem,
+        }];
     }
     records
 }
