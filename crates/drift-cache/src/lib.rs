@@ -3,7 +3,7 @@
 //! ```text
 //! <cache>/v1/
 //!   entries/<2 hex>/<key hex>/   manifest.json + artifact files   (immutable once renamed in)
-//!   tmp/<key>-<pid>-<n>/         staging; renamed into entries/ only when complete
+//!   tmp/<key hex>-<pid>-<n>/     staging; renamed into entries/ only when complete
 //!   slots/<hash of experiment and instance id>.json
 //!                                the key components last recorded for an instance id: read only
 //!                                to explain why an instance is stale (cargo's fingerprint sidecar)
@@ -256,7 +256,7 @@ impl Cache {
         let dir = self
             .root
             .join("tmp")
-            .join(format!("{}-{}-{n}", key.short(), std::process::id()));
+            .join(format!("{}-{}-{n}", key.hex(), std::process::id()));
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
@@ -479,6 +479,43 @@ impl Cache {
             .unwrap_or(0)
     }
 
+    /// Leftovers of killed runs that no process is working on: staging directories under
+    /// `tmp/` and scratch state under `scratch/` whose key's lock is free (a running
+    /// computation holds its key's lock), except scratch state of keys in `keep` (a killed
+    /// training's checkpoint that the next run will resume).
+    pub fn leftovers(&self, keep: &std::collections::HashSet<StageKey>) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let free = |hex: &str| -> bool {
+            if StageKey::from_hex(hex).is_none() {
+                return true; // not a key's directory at all
+            }
+            let path = self.root.join("locks").join(format!("{hex}.lock"));
+            fs::File::open(&path).map_or(true, |f| f.try_lock().is_ok())
+        };
+        for (sub, keep_reachable) in [("tmp", false), ("scratch", true)] {
+            let Ok(dir) = fs::read_dir(self.root.join(sub)) else {
+                continue;
+            };
+            for entry in dir.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let hex = name
+                    .strip_prefix("gc-")
+                    .unwrap_or(&name)
+                    .split('-')
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let kept =
+                    keep_reachable && StageKey::from_hex(&hex).is_some_and(|k| keep.contains(&k));
+                if !kept && free(&hex) {
+                    out.push(entry.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// Removes an entry: first renamed out of `entries/` so that no reader sees it half-deleted.
     pub fn remove(&self, key: &StageKey) -> Result<(), CacheError> {
         let dir = self.entry_dir(key);
@@ -486,7 +523,7 @@ impl Cache {
         let trash =
             self.root
                 .join("tmp")
-                .join(format!("gc-{}-{}-{n}", key.short(), std::process::id()));
+                .join(format!("gc-{}-{}-{n}", key.hex(), std::process::id()));
         fs::rename(&dir, &trash).map_err(io(&dir))?;
         fs::remove_dir_all(&trash).map_err(io(&trash))
     }

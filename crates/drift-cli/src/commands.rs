@@ -609,10 +609,22 @@ pub fn gc(cache_dir: &Path, specs: &[PathBuf], dry_run: bool) -> u8 {
             removed += 1;
             bytes += size;
         }
+        // Staging and scratch directories of killed runs that no process is working on.
+        let leftovers = cache.leftovers(&keep);
+        for path in &leftovers {
+            if dry_run {
+                outln!("would remove leftover {}", path.display());
+            } else if let Err(e) = std::fs::remove_dir_all(path) {
+                errln!("cannot remove leftover {}: {e}", path.display());
+            } else {
+                outln!("removed leftover {}", path.display());
+            }
+        }
         outln!(
-            "{} {removed} entries ({:.1} MB); kept {}",
+            "{} {removed} entries ({:.1} MB) and {} leftover directories; kept {}",
             if dry_run { "would remove" } else { "removed" },
             bytes as f64 / 1e6,
+            leftovers.len(),
             keep.len()
         );
         Ok(exit::OK)
