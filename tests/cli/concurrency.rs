@@ -3,33 +3,13 @@
 //! held by a killed process blocks no one.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::util::{Scratch, instances, repo, spec};
+use crate::util::{Scratch, instances, spec};
 
 fn spawn(s: &Scratch, spec: &std::path::Path) -> Child {
-    spawn_jobs(s, spec, 2)
-}
-
-fn spawn_jobs(s: &Scratch, spec: &std::path::Path, jobs: usize) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_drift"))
-        .current_dir(repo())
-        .arg("--cache")
-        .arg(s.cache())
-        .args([
-            "run",
-            spec.to_str().unwrap(),
-            "--json",
-            "--jobs",
-            &jobs.to_string(),
-        ])
-        .env("RAYON_NUM_THREADS", "1")
-        .env_remove("DRIFT_CACHE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn drift")
+    s.spawn_run(spec, 2, &[])
 }
 
 /// `processes` concurrent runs of tiny.toml and of a variant with an extra seed (so the specs
@@ -125,10 +105,19 @@ fn a_killed_lock_holder_blocks_no_one() {
     };
     // Process A takes the lock of a training (a staging directory exists only under the lock),
     // then dies by SIGKILL.
-    let mut a = spawn(&s, &long);
+    let mut a = s.spawn_run_quiet(&long, 2, &[]);
     let a_pid = a.id();
+    // Both data stages committed (so what A stages now are trainings, which take seconds).
+    let committed = || {
+        std::fs::read_dir(s.cache().join("v1/entries")).map_or(0, |shards| {
+            shards
+                .filter_map(Result::ok)
+                .map(|d| std::fs::read_dir(d.path()).map_or(0, |e| e.count()))
+                .sum::<usize>()
+        })
+    };
     wait_for("A starts a training", &mut || {
-        staging(&s).iter().any(|(_, pid)| *pid == a_pid)
+        committed() >= 2 && staging(&s).iter().any(|(_, pid)| *pid == a_pid)
     });
     a.kill().unwrap();
     a.wait().unwrap();
@@ -139,7 +128,7 @@ fn a_killed_lock_holder_blocks_no_one() {
         .collect();
     // Process B needs the same keys (with 4 jobs it starts all four trainings at once): it
     // must get the dead holder's locks (the kernel released them) and compute those keys.
-    let mut b = spawn_jobs(&s, &long, 4);
+    let mut b = s.spawn_run_quiet(&long, 4, &[]);
     let b_pid = b.id();
     wait_for("B takes over A's key", &mut || {
         staging(&s)

@@ -2,10 +2,9 @@
 //! sampling, evaluation and a report, rerun after each kill. No partial entry ever looks
 //! complete, and the final artifacts and table equal those of an uninterrupted run.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Scratch, artifact_digests, repo, spec};
+use crate::util::{Scratch, artifact_digests, spec};
 
 #[test]
 fn sigkill_at_twenty_moments_loses_and_corrupts_nothing() {
@@ -31,17 +30,7 @@ fn sigkill_at_twenty_moments_loses_and_corrupts_nothing() {
         x ^= x >> 7;
         x ^= x << 17;
         let at = Duration::from_secs_f64(full.as_secs_f64() * 1.2 * (x % 1000) as f64 / 1000.0);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-            .current_dir(repo())
-            .arg("--cache")
-            .arg(s.cache())
-            .args(["run", tiny.to_str().unwrap(), "--jobs", "2"])
-            .env("RAYON_NUM_THREADS", "1")
-            .env_remove("DRIFT_CACHE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = s.spawn_run_quiet(&tiny, 2, &[]);
         std::thread::sleep(at);
         let _ = child.kill(); // SIGKILL; the run may already have finished
         child.wait().unwrap();
@@ -91,18 +80,7 @@ fn a_killed_training_resumes_from_its_checkpoint() {
     let want = artifact_digests(&reference.cache());
 
     let s = Scratch::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drift"))
-        .current_dir(repo())
-        .arg("--cache")
-        .arg(s.cache())
-        .args(["run", tiny.to_str().unwrap(), "--jobs", "2"])
-        .args(settings)
-        .env("RAYON_NUM_THREADS", "1")
-        .env_remove("DRIFT_CACHE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn_run_quiet(&tiny, 2, &settings);
     let scratch = s.cache().join("v1/scratch");
     let started = Instant::now();
     let has_checkpoint = || {

@@ -39,6 +39,45 @@ impl Scratch {
         self.dir.path().join("cache")
     }
 
+    /// Starts `drift run SPEC --json --jobs JOBS EXTRA...` on this cache in the background
+    /// (one compute thread per instance; stdout and stderr captured).
+    pub fn spawn_run(&self, spec: &Path, jobs: usize, extra: &[&str]) -> std::process::Child {
+        self.spawn_run_with(spec, jobs, extra, std::process::Stdio::piped)
+    }
+
+    /// [`Scratch::spawn_run`] with its output discarded (for runs that are killed, whose
+    /// output nobody reads: a full pipe must not stall them).
+    pub fn spawn_run_quiet(&self, spec: &Path, jobs: usize, extra: &[&str]) -> std::process::Child {
+        self.spawn_run_with(spec, jobs, extra, std::process::Stdio::null)
+    }
+
+    fn spawn_run_with(
+        &self,
+        spec: &Path,
+        jobs: usize,
+        extra: &[&str],
+        output: fn() -> std::process::Stdio,
+    ) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_drift"))
+            .current_dir(repo())
+            .arg("--cache")
+            .arg(self.cache())
+            .args([
+                "run",
+                spec.to_str().expect("utf-8 path"),
+                "--json",
+                "--jobs",
+            ])
+            .arg(jobs.to_string())
+            .args(extra)
+            .env("RAYON_NUM_THREADS", "1")
+            .env_remove("DRIFT_CACHE")
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+            .expect("spawn drift")
+    }
+
     /// The cache entry directory of a run record (from `--json` output).
     pub fn entry_dir(&self, record: &serde_json::Value) -> PathBuf {
         let key = record["key"].as_str().expect("a record with a key");
