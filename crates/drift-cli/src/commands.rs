@@ -59,10 +59,11 @@ fn stage_metric(name: &str) -> &'static str {
              mixtures and checkerboard); an error for generators without a closed form"
         }
         "nll" => {
-            "test-set negative log-likelihood in nats per point of a flow (flow-matching family \
-             from N(0, I)): -log N(x_0) + int_0^1 div v dt along the probability-flow ODE from \
-             each test point back to t = 0, RK4 with `nll_steps` steps; exact divergence up to \
-             16 dimensions, Hutchinson with `hutchinson_probes` Rademacher probes above"
+            "test-set negative log-likelihood in nats per point: -log N(x_0) + int div v dt along \
+             the probability-flow ODE from each test point back to the N(0, I) prior (flow \
+             matching: the network; stochastic interpolants: the velocity head; VP diffusion: \
+             the PF-ODE on the samplers' window), RK4 with `nll_steps` steps; exact divergence \
+             up to 16 dimensions, Hutchinson with `hutchinson_probes` Rademacher probes above"
         }
         _ => "(no definition recorded)",
     }

@@ -39,6 +39,22 @@ pub fn log_likelihood(
     x1: &[f64],
     steps: usize,
 ) -> Result<Likelihood, DynamicsError> {
+    log_likelihood_over(field, x1, steps, (0.0, 1.0))
+}
+
+/// [`log_likelihood`] over the time window `(t0, t1)`: the prior N(0, I) sits at `t0` and the
+/// data at `t1` (a sampler's own window, e.g. VP's `(0, 1 - sample_eps)`).
+pub fn log_likelihood_over(
+    field: &mut dyn DivergenceField,
+    x1: &[f64],
+    steps: usize,
+    (t0, t1): (f64, f64),
+) -> Result<Likelihood, DynamicsError> {
+    if !(t0.is_finite() && t1.is_finite() && t0 < t1) {
+        return Err(DynamicsError::InvalidConfig(format!(
+            "the likelihood window ({t0}, {t1}) is not an increasing finite interval"
+        )));
+    }
     let d = field.dim();
     if d == 0 || !x1.len().is_multiple_of(d) {
         return Err(DynamicsError::InvalidConfig(format!(
@@ -53,15 +69,15 @@ pub fn log_likelihood(
     }
     let rows = x1.len() / d;
     let n = rows * d;
-    let h = -1.0 / steps as f64;
+    let h = -(t1 - t0) / steps as f64;
     let mut x = x1.to_vec();
-    // int_1^t div v ds along the path; at t = 0 it is -int_0^1 div v dt.
+    // int_{t1}^t div v ds along the path; at t0 it is -int_{t0}^{t1} div v dt.
     let mut acc = vec![0f64; rows];
     let (mut k, mut kd) = (vec![vec![0f64; n]; 4], vec![vec![0f64; rows]; 4]);
     let mut probe = vec![0f64; n];
     let mut nfe = 0u64;
     for s in 0..steps {
-        let t = 1.0 + s as f64 * h;
+        let t = t1 + s as f64 * h;
         for stage in 0..4 {
             let (c, from) = match stage {
                 0 => (0.0, None),

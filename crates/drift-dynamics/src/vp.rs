@@ -354,12 +354,24 @@ pub fn pf_ode_velocity(
             "vp pf_ode_velocity: time {tau} is not finite"
         )));
     }
+    // Written as beta/2 (x - eps/sigma), not through pf_ode_coefficients: cached samples depend
+    // on these exact operations.
     let t = native_time(tau).clamp(cfg.sample_eps, 1.0);
     let (half_beta, s) = (0.5 * beta(cfg, t), sigma(cfg, t));
     for ((o, &xi), &ei) in out.iter_mut().zip(x).zip(eps_pred) {
         *o = half_beta * (xi - ei / s);
     }
     Ok(())
+}
+
+/// The probability-flow velocity is affine in the state and the eps-prediction:
+/// `dx/dtau = a x + b eps_pred` with `a = beta(t)/2` and `b = -beta(t) / (2 sigma(t))` at the
+/// native time `t = 1 - tau` clamped to `[sample_eps, 1]` (so its divergence is
+/// `a d + b div eps_pred`).
+pub fn pf_ode_coefficients(cfg: &VpConfig, tau: f64) -> (f64, f64) {
+    let t = native_time(tau).clamp(cfg.sample_eps, 1.0);
+    let (half_beta, s) = (0.5 * beta(cfg, t), sigma(cfg, t));
+    (half_beta, -half_beta / s)
 }
 
 #[cfg(test)]
@@ -655,6 +667,25 @@ mod tests {
         assert_eq!(field.calls, 300);
         // Bias allowance 0.015 covers the prior mismatch (alpha(1) MU) and the 300-step error.
         assert_moments(&out, MU, S, 4.0, 0.015);
+    }
+
+    #[test]
+    fn pf_ode_coefficients_reproduce_the_velocity() {
+        let cfg = VpConfig::default();
+        let (x, eps) = ([0.7, -1.3], [0.2, 0.9]);
+        for tau in [0.0, 0.3, 0.9, 1.0 - cfg.sample_eps] {
+            let mut v = [0.0; 2];
+            pf_ode_velocity(&cfg, tau, &x, &eps, &mut v).unwrap();
+            let (a, b) = pf_ode_coefficients(&cfg, tau);
+            for k in 0..2 {
+                let w = a * x[k] + b * eps[k];
+                assert!(
+                    (v[k] - w).abs() <= 1e-12 * v[k].abs().max(1.0),
+                    "{tau}: {} vs {w}",
+                    v[k]
+                );
+            }
+        }
     }
 
     #[test]

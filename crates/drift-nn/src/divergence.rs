@@ -45,9 +45,9 @@ impl Network {
     /// must map a state to a vector of the same size (a velocity field).
     pub fn divergence_evaluator(&self) -> Result<DivergenceEvaluator<'_>, NnError> {
         let cfg = self.config();
-        if cfg.out_dim != cfg.state_dim {
+        if cfg.out_dim < cfg.state_dim {
             return Err(NnError::InvalidInput(format!(
-                "a divergence needs a vector field: the network maps {} state values to {} outputs",
+                "a divergence needs a vector field: the network maps {} state values to only {} outputs",
                 cfg.state_dim, cfg.out_dim
             )));
         }
@@ -110,8 +110,9 @@ impl DivergenceEvaluator<'_> {
         self.calls
     }
 
-    /// The output (`rows x out_dim`) and its divergence in the state (`rows`) at time `t`, for
-    /// row-major `state` (`rows x state_dim`).
+    /// The output (`rows x out_dim`) and the divergence in the state of its first `state_dim`
+    /// columns (`rows`; a head such as an interpolant's velocity when the network has more
+    /// outputs) at time `t`, for row-major `state` (`rows x state_dim`).
     pub fn eval(
         &mut self,
         t: f64,
@@ -270,7 +271,7 @@ impl DivergenceEvaluator<'_> {
                 acc += match tangents {
                     // (J e_p)_p: the p-th diagonal entry.
                     Tangents::Exact => jt[p],
-                    Tangents::Probes(_) => (0..od).map(|j| tangent(p, r, j) * jt[j]).sum::<f64>(),
+                    Tangents::Probes(_) => (0..sd).map(|j| tangent(p, r, j) * jt[j]).sum::<f64>(),
                 };
             }
             *d = match tangents {
@@ -339,16 +340,21 @@ impl drift_dynamics::likelihood::DivergenceField for NetDivergenceField<'_> {
             .evaluator
             .eval(t, state, tangents)
             .map_err(|e| drift_dynamics::DynamicsError::Field(e.to_string()))?;
-        if o.len() != out.len() || d.len() != div.len() {
+        let cfg = self.evaluator.net.config();
+        let (sd, od) = (cfg.state_dim, cfg.out_dim);
+        if o.len() / od * sd != out.len() || d.len() != div.len() {
             return Err(drift_dynamics::DynamicsError::Field(format!(
                 "the network returned {} values and {} divergences, expected {} and {}",
                 o.len(),
                 d.len(),
-                out.len(),
+                out.len() / sd * od,
                 div.len()
             )));
         }
-        out.copy_from_slice(&o);
+        // The first state_dim columns of each output row (the whole row for a vector field).
+        for (dst, src) in out.chunks_exact_mut(sd).zip(o.chunks_exact(od)) {
+            dst.copy_from_slice(&src[..sd]);
+        }
         div.copy_from_slice(&d);
         Ok(())
     }

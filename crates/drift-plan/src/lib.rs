@@ -728,9 +728,21 @@ impl Builder<'_> {
                 | M::SbCfm(_)
                 | M::RectifiedFlow(_)
         );
-        let problem = if !velocity {
+        // nll also integrates the probability-flow ODEs of VP diffusion and interpolants.
+        let ode = velocity
+            || matches!(
+                train.method,
+                M::VpDiffusion(_) | M::StochasticInterpolant(_)
+            );
+        let fits = if metric == "nll" { ode } else { velocity };
+        let problem = if !fits {
             Some(format!(
-                "`{metric}` needs a flow whose network is the velocity field; model {} is trained by `{}`",
+                "`{metric}` needs {}; model {} is trained by `{}`",
+                if metric == "nll" {
+                    "a model with a probability-flow ODE"
+                } else {
+                    "a flow whose network is the velocity field"
+                },
                 inst.id,
                 train.method.name()
             ))
@@ -750,9 +762,9 @@ impl Builder<'_> {
                     message,
                 )
                 .with_help(
-                    "nll, straightness and path_energy work for flow_matching, \
-                     flow_matching_lipman, ot_cfm, sb_cfm and rectified_flow models trained \
-                     from source = \"gaussian\"",
+                    "straightness and path_energy work for flow_matching, flow_matching_lipman, \
+                     ot_cfm, sb_cfm and rectified_flow models; nll also for vp_diffusion and \
+                     stochastic_interpolant; all from source = \"gaussian\"",
                 ),
             );
             return None;

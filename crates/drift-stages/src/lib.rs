@@ -808,12 +808,6 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
             }
             M::Nll => {
                 let (net, method, model_dim) = load_network(job, "model", &ComputeDevice::cpu())?;
-                if !matches!(method, drift_dynamics::method::Method::Flow(_)) {
-                    return Err(ExecError(format!(
-                        "nll: the model is a {} model, not a velocity field",
-                        method.family()
-                    )));
-                }
                 if model_dim != dim {
                     return Err(ExecError(format!(
                         "nll: the model has {model_dim} dimensions, the test data {dim}"
@@ -822,7 +816,7 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
                 // The whole test split, not only the points compared with the samples.
                 let x1: Vec<f64> = ys.iter().map(|&v| f64::from(v)).collect();
                 let steps = p.nll_steps.unwrap_or(100) as usize;
-                let mut field = if dim <= params::NLL_EXACT_MAX_DIM {
+                let field = if dim <= params::NLL_EXACT_MAX_DIM {
                     drift_nn::NetDivergenceField::exact(&net)
                 } else {
                     drift_nn::NetDivergenceField::hutchinson(
@@ -832,8 +826,38 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
                     )
                 }
                 .map_err(io)?;
-                let lik = drift_dynamics::likelihood::log_likelihood(&mut field, &x1, steps)
-                    .map_err(|e| fail(&e))?;
+                use drift_dynamics::likelihood::{log_likelihood, log_likelihood_over};
+                use drift_dynamics::method::Method;
+                let lik = match &method {
+                    // The network (or its velocity head) is the ODE's velocity on (0, 1).
+                    Method::Flow(_) | Method::Interpolant(_) => {
+                        let mut field = field;
+                        log_likelihood(&mut field, &x1, steps)
+                    }
+                    // The PF-ODE velocity is affine in the eps-prediction, on the samplers'
+                    // own window.
+                    Method::Vp(c) => {
+                        let mut flow = VpFlow {
+                            inner: field,
+                            cfg: c.clone(),
+                            eps: Vec::new(),
+                            eps_div: Vec::new(),
+                        };
+                        log_likelihood_over(
+                            &mut flow,
+                            &x1,
+                            steps,
+                            drift_dynamics::vp::sample_window(c),
+                        )
+                    }
+                    other => {
+                        return Err(ExecError(format!(
+                            "nll: no probability-flow likelihood for {} models",
+                            other.family()
+                        )));
+                    }
+                }
+                .map_err(|e| fail(&e))?;
                 nll_nfe = Some(lik.nfe);
                 Ok(-lik.log_p.iter().sum::<f64>() / lik.log_p.len().max(1) as f64)
             }
@@ -934,6 +958,43 @@ fn flow_paths(
         drift_metrics::Quadrature::Trapezoid,
     )
     .map_err(io)
+}
+
+/// VP diffusion's probability-flow ODE as a divergence field: `v = a x + b eps` with the
+/// schedule's coefficients at each time, so `div v = a d + b div eps`.
+struct VpFlow<'a> {
+    inner: drift_nn::NetDivergenceField<'a>,
+    cfg: drift_dynamics::vp::VpConfig,
+    eps: Vec<f64>,
+    eps_div: Vec<f64>,
+}
+
+impl drift_dynamics::likelihood::DivergenceField for VpFlow<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn eval_div(
+        &mut self,
+        t: f64,
+        state: &[f64],
+        out: &mut [f64],
+        div: &mut [f64],
+    ) -> Result<(), drift_dynamics::DynamicsError> {
+        self.eps.resize(out.len(), 0.0);
+        self.eps_div.resize(div.len(), 0.0);
+        self.inner
+            .eval_div(t, state, &mut self.eps, &mut self.eps_div)?;
+        let (a, b) = drift_dynamics::vp::pf_ode_coefficients(&self.cfg, t);
+        for ((o, x), e) in out.iter_mut().zip(state).zip(&self.eps) {
+            *o = a * x + b * e;
+        }
+        let d = self.dim() as f64;
+        for (v, e) in div.iter_mut().zip(&self.eps_div) {
+            *v = a * d + b * e;
+        }
+        Ok(())
+    }
 }
 
 /// The realised NFE a sample entry recorded.
