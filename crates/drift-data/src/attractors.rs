@@ -360,26 +360,7 @@ impl AttractorParams {
             }
             x.iter().all(|v| v.is_finite())
         };
-        let mut out = Vec::with_capacity(3 * n);
-        let mut steps = 0usize;
-        for _ in 0..self.burn_in {
-            steps += 1;
-            if !step(&mut x) {
-                return Err(self.diverged(steps));
-            }
-        }
-        for i in 0..n {
-            if i > 0 {
-                for _ in 0..self.stride {
-                    steps += 1;
-                    if !step(&mut x) {
-                        return Err(self.diverged(steps));
-                    }
-                }
-            }
-            out.extend_from_slice(&x);
-        }
-        Ok(out)
+        self.collect(&mut x, n, step)
     }
 
     /// RK4 on Lorenz-96 with preallocated stage buffers.
@@ -402,7 +383,7 @@ impl AttractorParams {
             vec![0.0; d],
             vec![0.0; d],
         );
-        let mut step = |x: &mut [f64]| {
+        let step = |x: &mut [f64]| {
             field(x, &mut k1);
             for i in 0..d {
                 tmp[i] = x[i] + 0.5 * h * k1[i];
@@ -423,11 +404,23 @@ impl AttractorParams {
             }
             finite
         };
-        let mut out = Vec::with_capacity(d * n);
+        self.collect(x.as_mut_slice(), n, step)
+    }
+
+    /// Runs `step` (one RK4 step in place; false when the state left the finite range) for the
+    /// burn-in, then keeps `n` states `stride` steps apart, row after row. Generic, so each
+    /// integrator's step is inlined into the loop.
+    fn collect<S: AsRef<[f64]> + ?Sized>(
+        &self,
+        x: &mut S,
+        n: usize,
+        mut step: impl FnMut(&mut S) -> bool,
+    ) -> Result<Vec<f64>, DataError> {
+        let mut out = Vec::with_capacity(x.as_ref().len() * n);
         let mut steps = 0usize;
         for _ in 0..self.burn_in {
             steps += 1;
-            if !step(&mut x) {
+            if !step(x) {
                 return Err(self.diverged(steps));
             }
         }
@@ -435,12 +428,12 @@ impl AttractorParams {
             if i > 0 {
                 for _ in 0..self.stride {
                     steps += 1;
-                    if !step(&mut x) {
+                    if !step(x) {
                         return Err(self.diverged(steps));
                     }
                 }
             }
-            out.extend_from_slice(&x);
+            out.extend_from_slice(x.as_ref());
         }
         Ok(out)
     }
