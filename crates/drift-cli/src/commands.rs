@@ -522,6 +522,30 @@ fn build_tables(
     Ok(tables)
 }
 
+/// `(key, instance id)` of every instance of `specs` whose key is known (its inputs are in
+/// the cache), as written in the specs (no overrides).
+fn reached_keys(
+    cache: &Cache,
+    specs: &[PathBuf],
+) -> Result<Vec<(drift_plan::key::StageKey, String)>, Failure> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let args = SpecArgs {
+            spec: spec.clone(),
+            overrides: Vec::new(),
+            device: None,
+            max_instances: None,
+        };
+        let loaded = load(&args)?;
+        for r in drift_exec::status_with(&loaded.plan, cache, false) {
+            if let Some(k) = r.key {
+                out.push((k, r.id));
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn verify(cache_dir: &Path, specs: &[PathBuf]) -> u8 {
     finish((|| {
         let cache = open_cache(cache_dir)?;
@@ -536,22 +560,10 @@ pub fn verify(cache_dir: &Path, specs: &[PathBuf]) -> u8 {
                 targets.push((key, id));
             }
         } else {
-            for spec in specs {
-                let args = SpecArgs {
-                    spec: spec.clone(),
-                    overrides: Vec::new(),
-                    device: None,
-                    max_instances: None,
-                };
-                let loaded = load(&args)?;
-                for r in drift_exec::status(&loaded.plan, &cache) {
-                    if let Some(k) = r.key
-                        && cache.has_entry_dir(&k)
-                    {
-                        targets.push((k, r.id));
-                    }
-                }
-            }
+            targets = reached_keys(&cache, specs)?
+                .into_iter()
+                .filter(|(k, _)| cache.has_entry_dir(k))
+                .collect();
         }
         let mut damaged = 0usize;
         for (key, id) in &targets {
@@ -576,21 +588,11 @@ pub fn verify(cache_dir: &Path, specs: &[PathBuf]) -> u8 {
 pub fn gc(cache_dir: &Path, specs: &[PathBuf], dry_run: bool) -> u8 {
     finish((|| {
         let cache = open_cache(cache_dir)?;
-        let mut keep = std::collections::HashSet::new();
-        for spec in specs {
-            let args = SpecArgs {
-                spec: spec.clone(),
-                overrides: Vec::new(),
-                device: None,
-                max_instances: None,
-            };
-            let loaded = load(&args)?;
-            for r in drift_exec::status(&loaded.plan, &cache) {
-                if let Some(k) = r.key {
-                    keep.insert(k);
-                }
-            }
-        }
+        let keep: std::collections::HashSet<drift_plan::key::StageKey> =
+            reached_keys(&cache, specs)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
         let mut removed = 0usize;
         let mut bytes = 0u64;
         for key in cache.keys().context("listing cache entries")? {

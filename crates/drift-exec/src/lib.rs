@@ -172,6 +172,12 @@ fn unknown_key_reasons(
 
 /// `drift status`: what a run would do, without running anything.
 pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
+    status_with(plan, cache, true)
+}
+
+/// [`status`], comparing file digests of fresh entries only with `verify_content` (without,
+/// sizes only: enough to learn which keys a spec reaches, as `gc` and `verify` need).
+pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Record> {
     let mut records: Vec<Record> = Vec::with_capacity(plan.instances.len());
     for inst in &plan.instances {
         let mut digests = Vec::with_capacity(inst.inputs.len());
@@ -221,7 +227,7 @@ pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
     let damage: Vec<(usize, drift_cache::Damage)> = records
         .par_iter()
         .enumerate()
-        .filter(|(_, r)| r.state == State::Fresh)
+        .filter(|(_, r)| verify_content && r.state == State::Fresh)
         .filter_map(|(i, r)| match cache.check_entry(r.key.as_ref()?, true) {
             EntryCheck::Damaged(d) => Some((i, d)),
             _ => None,
