@@ -32,6 +32,14 @@ pub enum IoError {
     /// The file's schema is right but a value breaks the contract (nulls, bad steps...).
     #[error("{} holds invalid data: {detail}", path.display())]
     Data { path: PathBuf, detail: String },
+    /// A user file has no (numeric) column of this name; `columns` are the numeric ones it has
+    /// (callers that know the spec's suggestion rule add a "did you mean").
+    #[error("{} holds invalid data: no column `{column}` (numeric columns: {})", path.display(), columns.join(", "))]
+    UnknownColumn {
+        path: PathBuf,
+        column: String,
+        columns: Vec<String>,
+    },
     /// The caller passed data that cannot be written under the documented schema.
     #[error("refusing to write {}: {detail}", path.display())]
     InvalidInput { path: PathBuf, detail: String },
@@ -47,6 +55,7 @@ impl IoError {
             | IoError::Decode { path, .. }
             | IoError::Schema { path, .. }
             | IoError::Data { path, .. }
+            | IoError::UnknownColumn { path, .. }
             | IoError::InvalidInput { path, .. } => path,
         }
     }

@@ -14,39 +14,12 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::IoError;
 
-/// A user data file's format.
+/// A user data file's format (the spec's `FileParams::format_in_force` decides which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
     Parquet,
     Csv,
     Npy,
-}
-
-impl FileFormat {
-    pub const ALL: [FileFormat; 3] = [FileFormat::Parquet, FileFormat::Csv, FileFormat::Npy];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            FileFormat::Parquet => "parquet",
-            FileFormat::Csv => "csv",
-            FileFormat::Npy => "npy",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// The format a file name's extension says (`.parquet`/`.pq`, `.csv`, `.npy`).
-    pub fn from_extension(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "parquet" | "pq" => Some(FileFormat::Parquet),
-            "csv" => Some(FileFormat::Csv),
-            "npy" => Some(FileFormat::Npy),
-            _ => None,
-        }
-    }
 }
 
 /// Numeric columns of a user file: `values` is row-major `rows x columns.len()`.
@@ -60,8 +33,8 @@ pub struct NumericTable {
 }
 
 impl NumericTable {
-    /// Keeps `wanted` columns in that order; an unknown name is an error naming the file, the
-    /// column, the nearest existing name and every numeric column.
+    /// Keeps `wanted` columns in that order; an unknown name is [`IoError::UnknownColumn`]
+    /// (naming the file, the column and every numeric column).
     pub fn select(&self, wanted: &[String], path: &Path) -> Result<NumericTable, IoError> {
         let mut index = Vec::with_capacity(wanted.len());
         for name in wanted {
@@ -74,16 +47,11 @@ impl NumericTable {
                     ));
                 }
                 None => {
-                    let hint = nearest(name, &self.columns)
-                        .map(|n| format!("; did you mean `{n}`?"))
-                        .unwrap_or_default();
-                    return Err(IoError::data(
-                        path,
-                        format!(
-                            "no column `{name}`{hint} (numeric columns: {})",
-                            self.columns.join(", ")
-                        ),
-                    ));
+                    return Err(IoError::UnknownColumn {
+                        path: path.to_path_buf(),
+                        column: name.clone(),
+                        columns: self.columns.clone(),
+                    });
                 }
             }
         }
@@ -443,30 +411,6 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[..end].trim())
 }
 
-/// The existing name closest to `name` by edit distance, when close enough to be a typo.
-fn nearest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1; b.len() + 1];
-            for (j, cb) in b.iter().enumerate() {
-                cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1);
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
-    candidates
-        .iter()
-        .map(|c| (distance(name, c), c))
-        .filter(|(d, c)| *d <= (c.chars().count().max(name.chars().count()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,8 +483,15 @@ mod tests {
             e.contains("user.dat") && e.contains("row 2 column `beta`"),
             "{e}"
         );
-        let e = t.select(&["bta".into()], p()).unwrap_err().to_string();
-        assert!(e.contains("did you mean `beta`"), "{e}");
+        match t.select(&["bta".into()], p()).unwrap_err() {
+            IoError::UnknownColumn {
+                column, columns, ..
+            } => assert_eq!(
+                (column.as_str(), columns),
+                ("bta", vec!["alpha".into(), "beta".into()])
+            ),
+            other => panic!("{other}"),
+        }
         let s = t.select(&["beta".into(), "alpha".into()], p()).unwrap();
         assert_eq!(s.values[..2], [2., 1.]);
         let text = csv_table(b"a,name\n1,x\n", p()).unwrap();
@@ -564,18 +515,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("user.dat"), "{e}");
-    }
-
-    #[test]
-    fn formats_from_extensions() {
-        assert_eq!(
-            FileFormat::from_extension(Path::new("a/b.PARQUET")),
-            Some(FileFormat::Parquet)
-        );
-        assert_eq!(
-            FileFormat::from_extension(Path::new("b.npy")),
-            Some(FileFormat::Npy)
-        );
-        assert_eq!(FileFormat::from_extension(Path::new("b.txt")), None);
     }
 }

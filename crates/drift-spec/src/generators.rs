@@ -269,6 +269,29 @@ mod tests {
     }
 
     #[test]
+    fn file_formats_from_extensions() {
+        let file = |path: &str| FileParams {
+            path: path.into(),
+            format: None,
+            columns: None,
+            split: SplitFractions::default(),
+            standardize: false,
+            resolved_path: None,
+        };
+        assert_eq!(
+            file("a/b.PARQUET").format_in_force(),
+            Some(FileFormat::Parquet)
+        );
+        assert_eq!(file("b.npy").format_in_force(), Some(FileFormat::Npy));
+        assert_eq!(file("b.txt").format_in_force(), None);
+        let explicit = FileParams {
+            format: Some(FileFormat::Csv),
+            ..file("b.txt")
+        };
+        assert_eq!(explicit.format_in_force(), Some(FileFormat::Csv));
+    }
+
+    #[test]
     fn invalid_parameters_are_reported_by_key() {
         let p = params("generator = \"gaussian_mixture\"\ncomponents = 3\nweights = [1.0, 2.0]");
         let e = to_generator(&p).unwrap().unwrap_err();

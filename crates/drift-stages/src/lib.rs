@@ -68,6 +68,23 @@ fn generator(p: &GeneratorParams) -> Result<drift_data::Generator, ExecError> {
     }
 }
 
+/// A user-data error, with the spec layer's "did you mean" for an unknown column.
+fn column_error(e: drift_io::IoError) -> ExecError {
+    match e {
+        drift_io::IoError::UnknownColumn {
+            path,
+            column,
+            columns,
+        } => ExecError(format!(
+            "{} holds invalid data: no column `{column}`{} (numeric columns: {})",
+            path.display(),
+            drift_spec::diagnostic::did_you_mean(&column, columns.iter().map(String::as_str)),
+            columns.join(", ")
+        )),
+        other => io(other),
+    }
+}
+
 /// A fixed table (`file`, `digits`): read and check it, shuffle its rows with the stage seed,
 /// split by fractions, optionally standardise by the training split, write the splits.
 fn run_table_data(
@@ -101,7 +118,7 @@ fn run_table_data(
                 )));
             }
             let table = match &f.columns {
-                Some(columns) => table.select(columns, &path).map_err(io)?,
+                Some(columns) => table.select(columns, &path).map_err(column_error)?,
                 None => table,
             };
             (table, path, f.standardize, f.split, None)
