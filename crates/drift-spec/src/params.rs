@@ -1486,6 +1486,11 @@ impl Metric {
     }
 }
 
+/// Defaults of the eval keys `nll_steps`, `hutchinson_probes` and `trajectory_steps`.
+pub const NLL_DEFAULT_STEPS: u64 = 100;
+pub const HUTCHINSON_DEFAULT_PROBES: u64 = 1;
+pub const TRAJECTORY_DEFAULT_STEPS: u64 = 100;
+
 /// Up to this data dimension `nll` computes the exact divergence; above, Hutchinson's estimate.
 pub const NLL_EXACT_MAX_DIM: usize = 16;
 

@@ -144,14 +144,14 @@ fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
         }
     }
     if uses(NLL) {
-        let steps = *p.nll_steps.get_or_insert(100);
+        let steps = *p.nll_steps.get_or_insert(NLL_DEFAULT_STEPS);
         if !(1..=100_000).contains(&steps) {
             errors.push(ParamError::new(
                 "nll_steps",
                 format!("`nll_steps` must be between 1 and 100000, got {steps}"),
             ));
         }
-        let probes = *p.hutchinson_probes.get_or_insert(1);
+        let probes = *p.hutchinson_probes.get_or_insert(HUTCHINSON_DEFAULT_PROBES);
         if !(1..=1024).contains(&probes) {
             errors.push(ParamError::new(
                 "hutchinson_probes",
@@ -160,7 +160,7 @@ fn check_metric_options(p: &mut EvalParams, errors: &mut Vec<ParamError>) {
         }
     }
     if uses(PATHS) {
-        let steps = *p.trajectory_steps.get_or_insert(100);
+        let steps = *p.trajectory_steps.get_or_insert(TRAJECTORY_DEFAULT_STEPS);
         if !(1..=100_000).contains(&steps) {
             errors.push(ParamError::new(
                 "trajectory_steps",

@@ -763,6 +763,8 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     let mut knn: Option<drift_metrics::PrecisionRecall> = None;
     let mut nll_nfe: Option<u64> = None;
     let mut paths: Option<drift_metrics::TrajectoryMetrics> = None;
+    // The model behind the samples, loaded once for every metric that integrates it.
+    let mut model: Option<LoadedModel> = None;
     for metric in &p.metrics {
         use params::Metric as M;
         let fail = |e: &dyn std::fmt::Display| ExecError(format!("{}: {e}", metric.name()));
@@ -832,13 +834,15 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
                 }
                 // The whole test split, not only the points compared with the samples.
                 let x1: Vec<f64> = ys.iter().map(|&v| f64::from(v)).collect();
-                let steps = p.nll_steps.unwrap_or(100) as usize;
+                let steps = p.nll_steps.unwrap_or(params::NLL_DEFAULT_STEPS) as usize;
                 let field = if dim <= params::NLL_EXACT_MAX_DIM {
                     drift_nn::NetDivergenceField::exact(&net)
                 } else {
                     drift_nn::NetDivergenceField::hutchinson(
                         &net,
-                        p.hutchinson_probes.unwrap_or(1) as usize,
+                        p.hutchinson_probes
+                            .unwrap_or(params::HUTCHINSON_DEFAULT_PROBES)
+                            as usize,
                         seed,
                     )
                 }
@@ -891,8 +895,17 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
             }
             M::Straightness | M::PathEnergy => {
                 if paths.is_none() {
-                    let steps = p.trajectory_steps.unwrap_or(100) as usize;
-                    paths = Some(flow_paths(job, dim, m, steps, seed)?);
+                    let steps = p
+                        .trajectory_steps
+                        .unwrap_or(params::TRAJECTORY_DEFAULT_STEPS)
+                        as usize;
+                    paths = Some(flow_paths(
+                        flow_model(&mut model, job)?,
+                        dim,
+                        m,
+                        steps,
+                        seed,
+                    )?);
                 }
                 let t = paths.as_ref().expect("computed above");
                 Ok(if *metric == M::Straightness {
@@ -924,19 +937,33 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     Ok(cost)
 }
 
+/// A network with its method and data dimension ([`load_network`]).
+type LoadedModel = (drift_nn::Network, drift_dynamics::method::Method, usize);
+
+/// The eval's `model` input (CPU), loaded on first use.
+fn flow_model<'a>(
+    slot: &'a mut Option<LoadedModel>,
+    job: &Job<'_>,
+) -> Result<&'a LoadedModel, ExecError> {
+    if slot.is_none() {
+        *slot = Some(load_network(job, "model", &ComputeDevice::cpu())?);
+    }
+    Ok(slot.as_ref().expect("loaded above"))
+}
+
 /// Straightness and path energy of the model's flow (the eval's `model` input): `n` paths
 /// from fresh N(0, I) noise (ChaCha stream 7 of the eval seed), integrated by Euler with
 /// `steps` steps from t = 0 to 1, with the velocity also evaluated at the end point, and the
 /// trapezoid rule for the time integrals.
 fn flow_paths(
-    job: &Job<'_>,
+    (net, method, model_dim): &LoadedModel,
     dim: usize,
     n: usize,
     steps: usize,
     seed: u64,
 ) -> Result<drift_metrics::TrajectoryMetrics, ExecError> {
     use drift_dynamics::Field as _;
-    let (net, method, model_dim) = load_network(job, "model", &ComputeDevice::cpu())?;
+    let model_dim = *model_dim;
     if !matches!(method, drift_dynamics::method::Method::Flow(_)) || model_dim != dim {
         return Err(ExecError(format!(
             "straightness: the model ({} family, {model_dim} dimensions) is not a {dim}-dimensional velocity field",
@@ -950,7 +977,7 @@ fn flow_paths(
     let times: Vec<f64> = (0..=k).map(|i| i as f64 * h).collect();
     let mut states = vec![0f64; n * (k + 1) * dim];
     let mut velocities = vec![0f64; n * (k + 1) * dim];
-    let mut field = drift_nn::NetField::new(&net);
+    let mut field = drift_nn::NetField::new(net);
     let mut v = vec![0f64; n * dim];
     for (step, &t) in times.iter().enumerate() {
         field.eval(t, &x, &mut v).map_err(io)?;
