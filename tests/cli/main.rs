@@ -3,16 +3,20 @@
 mod util;
 
 mod agm;
+mod bundles;
+mod compose;
 mod concurrency;
 mod crash;
 mod determinism;
 mod failures;
+mod html_report;
 mod incremental;
 mod integrity;
 mod invalid;
 mod outputs;
 mod quality;
 mod reflow;
+mod results;
 mod tidy;
 mod user_data;
 mod zoo;

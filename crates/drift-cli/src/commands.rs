@@ -9,7 +9,7 @@ use drift_exec::{Record, RunOptions, State};
 use drift_nn::{ComputeDevice, DeviceRequest};
 use drift_plan::{Plan, PlanOptions};
 use drift_spec::schema::{spec_file_schema, stage_schema};
-use drift_spec::{Spec, StageKind, StageParams};
+use drift_spec::{Spec, StageKind};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +28,7 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn finish(result: Result<u8, Failure>) -> u8 {
+pub(crate) fn finish(result: Result<u8, Failure>) -> u8 {
     match result {
         Ok(code) => code,
         Err(f) => {
@@ -41,7 +41,7 @@ fn finish(result: Result<u8, Failure>) -> u8 {
     }
 }
 
-fn invalid(message: String) -> Failure {
+pub(crate) fn invalid(message: String) -> Failure {
     Failure {
         code: exit::INVALID,
         message,
@@ -76,13 +76,13 @@ pub fn parallelism(jobs: Option<usize>, threads: Option<usize>) -> (usize, usize
     (jobs, threads)
 }
 
-struct Loaded {
-    spec: Spec,
-    plan: Plan,
-    device: ComputeDevice,
+pub(crate) struct Loaded {
+    pub spec: Spec,
+    pub plan: Plan,
+    pub device: ComputeDevice,
 }
 
-fn load(args: &SpecArgs) -> Result<Loaded, Failure> {
+pub(crate) fn load(args: &SpecArgs) -> Result<Loaded, Failure> {
     let spec = drift_spec::load(&args.spec, &args.overrides).map_err(|e| match e {
         drift_spec::SpecError::Io { .. } => Failure {
             code: exit::ENVIRONMENT,
@@ -109,7 +109,7 @@ fn load(args: &SpecArgs) -> Result<Loaded, Failure> {
     Ok(Loaded { spec, plan, device })
 }
 
-fn open_cache(dir: &Path) -> Result<Cache, Failure> {
+pub(crate) fn open_cache(dir: &Path) -> Result<Cache, Failure> {
     Cache::open(dir).map_err(|e| Failure {
         code: exit::ENVIRONMENT,
         message: format!("error: cannot open cache {}: {e}", dir.display()),
@@ -411,49 +411,28 @@ fn write_parquet_tables(
 }
 
 /// The entry key of an instance whose output exists (fresh, or computed in this run).
-fn computed_key(record: &Record) -> Option<drift_plan::key::StageKey> {
+pub(crate) fn computed_key(record: &Record) -> Option<drift_plan::key::StageKey> {
     match record.state {
         State::Fresh | State::Cached | State::Executed => record.key,
         _ => None,
     }
 }
 
-/// Every report as text, titled with the report's current name: terminal and Markdown come
-/// from the renderings computed report entries keep (`table.txt`, `table.md`), other formats
-/// are rendered from the eval outputs.
+/// Every report as text (see [`crate::results::render_all`]).
 fn report_text(
     loaded: &Loaded,
     cache: &Cache,
     records: &[Record],
     format: drift_report::Format,
 ) -> Result<String, Failure> {
-    let Some((file, _)) = drift_stages::CACHED_RENDERINGS
-        .iter()
-        .find(|(_, f)| *f == format)
-    else {
-        return render_tables(loaded, cache, records, format);
-    };
-    let mut text = String::new();
-    for (inst, record) in loaded.plan.instances.iter().zip(records) {
-        if inst.kind != StageKind::Report {
-            continue;
-        }
-        let Some(key) = computed_key(record) else {
-            return Err(not_computed(loaded, inst, record));
-        };
-        let entry = cache.entry_dir(&key);
-        let body = std::fs::read_to_string(entry.join(file))
-            .with_context(|| format!("reading the report {}", inst.id))?;
-        let title = format!("report.{}", inst.stage);
-        text.push_str(&match format {
-            drift_report::Format::Markdown => format!("### {title}\n\n{body}\n"),
-            _ => format!("{title}\n{body}\n"),
-        });
-    }
-    Ok(text)
+    crate::results::render_all(loaded, cache, records, format)
 }
 
-fn not_computed(loaded: &Loaded, inst: &drift_plan::Instance, record: &Record) -> Failure {
+pub(crate) fn not_computed(
+    loaded: &Loaded,
+    inst: &drift_plan::Instance,
+    record: &Record,
+) -> Failure {
     Failure {
         code: exit::FAILED,
         message: format!(
@@ -470,56 +449,17 @@ fn not_computed(loaded: &Loaded, inst: &drift_plan::Instance, record: &Record) -
     }
 }
 
-fn render_tables(
-    loaded: &Loaded,
-    cache: &Cache,
-    records: &[Record],
-    format: drift_report::Format,
-) -> Result<String, Failure> {
-    let mut text = String::new();
-    for (name, table) in build_tables(loaded, cache, records)? {
-        text.push_str(&drift_report::render(
-            &table,
-            &format!("report.{name}"),
-            format,
-        ));
-        text.push('\n');
-    }
-    Ok(text)
-}
-
-/// Tables built from the eval outputs, with the current plan's labels.
+/// Tables built from the eval outputs, with the current plan's labels and the cost columns
+/// read from the manifests.
 fn build_tables(
     loaded: &Loaded,
     cache: &Cache,
     records: &[Record],
 ) -> Result<Vec<(String, drift_report::Table)>, Failure> {
-    let mut tables = Vec::new();
-    for (i, inst) in loaded.plan.instances.iter().enumerate() {
-        let StageParams::Report(params) = &inst.params else {
-            continue;
-        };
-        if computed_key(&records[i]).is_none() {
-            return Err(not_computed(loaded, inst, &records[i]));
-        }
-        let mut inputs = Vec::new();
-        for input in &inst.inputs {
-            let key = computed_key(&records[input.node.index()])
-                .expect("the inputs of a computed report are computed");
-            inputs.push((input.node, cache.entry_dir(&key)));
-        }
-        let borrowed: Vec<(drift_plan::NodeIndex, &Path)> =
-            inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
-        let rows = drift_stages::report_records(&loaded.plan, &borrowed)
-            .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
-        let cfg = drift_stages::report_config(params, &rows);
-        let table = drift_report::build_table(&rows, &cfg).map_err(|e| Failure {
-            code: exit::INVALID,
-            message: format!("error: {}: {e}", inst.id),
-        })?;
-        tables.push((inst.stage.clone(), table));
-    }
-    Ok(tables)
+    Ok(crate::results::shown_tables(loaded, cache, records)?
+        .into_iter()
+        .map(|t| (t.name, t.table))
+        .collect())
 }
 
 /// `(key, instance id)` of every instance of `specs` whose key is known (its inputs are in

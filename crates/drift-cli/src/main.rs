@@ -22,8 +22,11 @@ macro_rules! errln {
     }};
 }
 
+mod bundle;
 mod commands;
 mod progress;
+mod provenance;
+mod results;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -127,13 +130,61 @@ enum Command {
     Table {
         #[command(flatten)]
         spec: SpecArgs,
-        /// md, csv, json, parquet or terminal.
+        /// terminal, md, csv, json, latex or parquet.
         #[arg(long, default_value = "terminal")]
         format: String,
         /// Write to this file instead of stdout (required for parquet; one report per file:
         /// `{report}` in the name is replaced by the report's name).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Write one self-contained HTML page (DIR/index.html: tables, figures, the spec, the
+    /// plan, provenance; no scripts, no network) and the figures as PNG and SVG files.
+    Report {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// The directory to write into (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compare the report tables of two result sets, cell by cell (old -> new, change): two
+    /// specs in one cache, or one spec in two caches (`--old-cache`). Exits 1 when anything
+    /// differs.
+    Diff {
+        /// The old spec.
+        old: PathBuf,
+        /// The new spec (default: the old one, with `--old-cache`).
+        new: Option<PathBuf>,
+        /// The cache holding the old results (default: --cache).
+        #[arg(long)]
+        old_cache: Option<PathBuf>,
+        /// terminal, md, csv or json.
+        #[arg(long, default_value = "terminal")]
+        format: String,
+    },
+    /// Pack the spec (with its bases and data files), the resolved plan, every manifest and
+    /// the result Parquet files into one tar bundle that `drift reproduce` can check.
+    Export {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also pack the trained weights.
+        #[arg(long)]
+        with_weights: bool,
+    },
+    /// Rerun a bundle's experiment in a fresh cache and compare every key and result with the
+    /// bundle, bit for bit. Exits 1 and lists what differs when anything does.
+    Reproduce {
+        /// The bundle written by `drift export`.
+        bundle: PathBuf,
+        /// Run in this cache instead of a temporary one.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Instances run at the same time (default: the number of cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
     },
     /// Remove cache entries that none of the given specs reach.
     Gc {
@@ -203,6 +254,42 @@ fn main() -> ExitCode {
         },
         Command::Table { spec, format, out } => {
             commands::table(&cli.cache, &spec, &format, out.as_deref())
+        }
+        Command::Report { spec, out } => results::report(&cli.cache, &spec, &out),
+        Command::Diff {
+            old,
+            new,
+            old_cache,
+            format,
+        } => {
+            let side = |spec: PathBuf| SpecArgs {
+                spec,
+                overrides: Vec::new(),
+                device: None,
+                max_instances: None,
+            };
+            let new = new.unwrap_or_else(|| old.clone());
+            results::diff(
+                &cli.cache,
+                &side(old),
+                &side(new),
+                old_cache.as_deref(),
+                &format,
+            )
+        }
+        Command::Export {
+            spec,
+            out,
+            with_weights,
+        } => bundle::export(&cli.cache, &spec, &out, with_weights),
+        Command::Reproduce {
+            bundle,
+            cache_dir,
+            jobs,
+        } => {
+            let (_, threads) = commands::parallelism(jobs, None);
+            let threads = set_compute_threads(threads);
+            bundle::reproduce(&bundle, cache_dir.as_deref(), jobs, threads)
         }
         Command::Gc { specs, dry_run } => commands::gc(&cli.cache, &specs, dry_run),
         Command::Verify { specs } => commands::verify(&cli.cache, &specs),

@@ -24,7 +24,9 @@ pub fn implementation_version(kind: StageKind) -> u32 {
         StageKind::Sample => 1,
         // 2: mmd on a table-driven vectorised exp (within 5e-13 of version 1), new metrics.
         StageKind::Eval => 2,
-        StageKind::Report => 1,
+        // 2: table.parquet gains ci95/reproducible and its layout metadata; selection.json;
+        // figures.
+        StageKind::Report => 2,
     }
 }
 
@@ -438,7 +440,8 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// Resolves a user data file against the spec's directory, records the resolved path in
+    /// Resolves a user data file against the directory of the spec file that writes its `path`
+    /// (the spec or a base it extends), records the resolved path in
     /// `file`, and returns the BLAKE3 digest of its content (hex). The one place planning reads
     /// a file other than the spec: the digest, not the path, goes into the key.
     ///
@@ -448,6 +451,7 @@ impl Builder<'_> {
     fn digest_user_file(
         &self,
         file: &mut drift_spec::params::FileParams,
+        written_in: drift_spec::SourceId,
     ) -> Result<String, String> {
         let given = std::path::Path::new(&file.path);
         if given.is_absolute() {
@@ -456,23 +460,12 @@ impl Builder<'_> {
                 file.path
             ));
         }
-        let base = self
-            .spec
-            .sources
-            .spec_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let resolved = base.join(given);
+        let resolved = self.spec.sources.base_dir(written_in).join(given);
         let cannot =
             |e: std::io::Error| format!("cannot read data file {}: {e}", resolved.display());
         let canonical = resolved.canonicalize().map_err(cannot)?;
-        let spec_dir = base.canonicalize().map_err(cannot)?;
-        let root = spec_dir
-            .ancestors()
-            .find(|d| d.join(".git").exists())
-            .unwrap_or(&spec_dir);
-        if !canonical.starts_with(root) {
+        let root = self.spec.sources.project_root().map_err(cannot)?;
+        if !canonical.starts_with(&root) {
             return Err(format!(
                 "`{}` resolves to {}, outside the project root {}",
                 file.path,
@@ -541,7 +534,8 @@ impl Builder<'_> {
             if let StageParams::Data(data) = &mut params
                 && let drift_spec::params::GeneratorParams::File(file) = &mut data.generator
             {
-                match self.digest_user_file(file) {
+                let written_in = def.span_of(&table, "path").source;
+                match self.digest_user_file(file, written_in) {
                     Ok(digest) => {
                         if let Some(obj) = semantic.as_object_mut() {
                             obj.insert("content_digest".into(), J::String(digest));
@@ -550,8 +544,9 @@ impl Builder<'_> {
                     Err(message) => {
                         let span = def.span_of(&table, "path");
                         self.diags.push(
-                            Diagnostic::new(Some(span), format!("{label}.path"), message)
-                                .with_help("`path` is relative to the spec file's directory"),
+                            Diagnostic::new(Some(span), format!("{label}.path"), message).with_help(
+                                "`path` is relative to the directory of the file that writes it",
+                            ),
                         );
                         continue;
                     }
@@ -603,7 +598,7 @@ impl Builder<'_> {
                         .cmp(&self.instances[b.index()].id)
                 });
                 nodes.dedup();
-                let inputs: Vec<Input> = nodes
+                let mut inputs: Vec<Input> = nodes
                     .into_iter()
                     .map(|node| Input {
                         role: role.clone(),
@@ -612,6 +607,10 @@ impl Builder<'_> {
                     .collect();
                 if let StageParams::Report(r) = &params {
                     self.report_labels(def, &table, r, &inputs, &mut semantic);
+                    if let Some(plot) = r.plot {
+                        let extra = self.plot_inputs(plot, &inputs);
+                        inputs.extend(extra);
+                    }
                 }
                 self.add(def, params, semantic, own, inputs);
                 continue;
@@ -917,11 +916,23 @@ impl Builder<'_> {
                     .collect(),
             ));
             available.extend(columns.into_keys());
+            // Loss curves and paths draw models: only the models' axes can be pooled by mistake
+            // (an evaluation's NFE does not change the model).
+            use drift_spec::params::PlotKind as P;
+            let drawn = match report.plot {
+                Some(P::Loss | P::Trajectories) => self.instances[input.node.index()]
+                    .input("samples")
+                    .and_then(|s| self.instances[s.index()].input("model"))
+                    .unwrap_or(input.node),
+                _ => input.node,
+            };
             axes.extend(
-                self.instances[input.node.index()]
+                self.instances[drawn.index()]
                     .coords
                     .iter()
-                    .map(|c| c.name.clone()),
+                    .map(|c| c.name.clone())
+                    // metric_vs_nfe draws NFE along its x axis.
+                    .filter(|a| !(report.plot == Some(P::MetricVsNfe) && a == "nfe")),
             );
         }
         if let Some(obj) = semantic.as_object_mut() {
@@ -962,13 +973,66 @@ impl Builder<'_> {
                 );
             }
         }
+        let mean_std = report.aggregate == drift_spec::params::Aggregate::MeanStd;
         let aggregated = |axis: &str| {
-            report.aggregate == drift_spec::params::Aggregate::MeanStd
-                && (axis == "seed" || axis.ends_with(".seed"))
+            mean_std
+                && match &report.over {
+                    Some(over) => over.iter().any(|o| o == axis),
+                    None => axis == "seed" || axis.ends_with(".seed"),
+                }
         };
+        // Selection chooses a value of its axes and keeps one split: neither is pooled.
+        let selected = |axis: &str| {
+            report
+                .select
+                .as_ref()
+                .is_some_and(|s| s.over.iter().any(|o| o == axis) || axis == "split")
+        };
+        let mut named: Vec<(&str, &String, usize)> = Vec::new();
+        if let Some(over) = &report.over {
+            named.extend(over.iter().enumerate().map(|(i, a)| ("over", a, i)));
+        }
+        if let Some(select) = &report.select {
+            named.extend(
+                select
+                    .over
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| ("select.over", a, i)),
+            );
+        }
+        for (key, axis, i) in named {
+            if axes.contains(axis) {
+                continue;
+            }
+            let span = def
+                .span_at(table, key, i)
+                .unwrap_or_else(|| def.span_of(table, key));
+            self.diags.push(
+                Diagnostic::new(
+                    Some(span),
+                    format!("{label}.{key}"),
+                    format!(
+                        "`{axis}` is not a sweep axis of the instances [{label}] gathers{}",
+                        drift_spec::diagnostic::did_you_mean(axis, axes.iter().map(String::as_str))
+                    ),
+                )
+                .with_help(format!("axes: {}", drift_spec::diagnostic::list(&axes))),
+            );
+        }
+        if report.select.is_some() && !axes.iter().any(|a| a == "split") {
+            self.diags.push(
+                Diagnostic::new(
+                    Some(def.span_of(table, "select")),
+                    format!("{label}.select"),
+                    format!("`select` needs evaluations of both splits, but no instance [{label}] gathers has a `split` axis"),
+                )
+                .with_help("give the eval stage `sweep.split = [\"val\", \"test\"]` (and its data `n_val`)"),
+            );
+        }
         for axis in &axes {
             let shown = report.rows.contains(axis) || report.columns.contains(axis);
-            if !shown && !aggregated(axis) {
+            if !shown && !aggregated(axis) && !selected(axis) {
                 self.diags.push(
                     Diagnostic::new(
                         Some(def.span_of(table, "rows")),
@@ -977,11 +1041,44 @@ impl Builder<'_> {
                     )
                     .with_help(format!(
                         "add \"{axis}\" to `rows` or `columns`{}",
-                        if axis.contains("seed") { "" } else { " (aggregate = \"mean_std\" averages only over seed axes)" }
+                        if mean_std { format!(" or to `over` (now {})", report.over.as_ref().map_or("the seed axes".to_string(), |o| drift_spec::diagnostic::list(o))) } else { String::new() }
                     )),
                 );
             }
         }
+    }
+
+    /// The artifacts a figure draws beyond its evaluations' metrics: each evaluation's samples
+    /// and data for scatter plots, its model (through the samples) for loss curves and paths.
+    /// They are inputs like any other, so the figure's key covers them.
+    fn plot_inputs(&self, plot: drift_spec::params::PlotKind, evals: &[Input]) -> Vec<Input> {
+        use drift_spec::params::PlotKind as P;
+        let roles: &[&str] = match plot {
+            P::Samples => &["samples", "test_data"],
+            P::Loss => &["model"],
+            P::Trajectories => &["model", "test_data"],
+            P::MetricVsNfe => &[],
+        };
+        let mut out: Vec<Input> = Vec::new();
+        for eval in evals {
+            let inst = &self.instances[eval.node.index()];
+            let samples = inst.input("samples");
+            for role in roles {
+                let node = match *role {
+                    "model" => samples.and_then(|s| self.instances[s.index()].input("model")),
+                    other => inst.input(other),
+                };
+                if let Some(node) = node
+                    && !out.iter().any(|i| i.node == node && i.role == *role)
+                {
+                    out.push(Input {
+                        role: (*role).to_string(),
+                        node,
+                    });
+                }
+            }
+        }
+        out
     }
 
     fn data_ancestor(&self, mut cur: NodeIndex) -> Option<NodeIndex> {

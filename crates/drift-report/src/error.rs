@@ -1,6 +1,8 @@
 //! The error type of drift-report: what is wrong with a report request and how to fix it.
 
-use crate::table::Aggregate;
+use std::path::PathBuf;
+
+use crate::table::{Aggregate, RESERVED_NAMES};
 
 /// Why a report could not be built or written. Messages name the offending column, axis
 /// or records and say what to change.
@@ -28,7 +30,8 @@ pub enum ReportError {
 
     /// A reserved name was used where it is not allowed.
     #[error(
-        "`{name}` is a reserved name and cannot be used {context} (reserved: metric, value, mean, std, n_runs){hint}"
+        "`{name}` is a reserved name and cannot be used {context} (reserved: {}){hint}",
+        RESERVED_NAMES.join(", ")
     )]
     ReservedName {
         name: String,
@@ -71,9 +74,105 @@ pub enum ReportError {
 
     /// An unknown output format name.
     #[error(
-        "unknown report format `{name}`; expected one of: terminal (or text), markdown (or md), csv, json"
+        "unknown report format `{name}`; expected one of: terminal (or text), markdown (or md), csv, json, latex (or tex)"
     )]
     UnknownFormat { name: String },
+
+    /// An unknown interval name.
+    #[error("unknown interval `{name}`; expected one of: std, ci95")]
+    UnknownInterval { name: String },
+
+    /// An unknown direction name.
+    #[error("unknown direction `{name}`; expected one of: lower, higher")]
+    UnknownBetter { name: String },
+
+    /// One metric name is a reproducible metric in some records and a cost in others.
+    #[error(
+        "metric `{metric}` is reproducible in record {reproducible_instance} but a cost \
+         (not reproducible) in record {cost_instance}; a metric name must be one or the other"
+    )]
+    MixedReproducibility {
+        metric: String,
+        reproducible_instance: String,
+        cost_instance: String,
+    },
+
+    /// Model selection names a metric that no record has.
+    #[error(
+        "unknown metric `{name}` to select by{}; metrics: {}",
+        did_you_mean(suggestions),
+        available.join(", ")
+    )]
+    UnknownMetric {
+        name: String,
+        suggestions: Vec<String>,
+        available: Vec<String>,
+    },
+
+    /// Model selection chooses over a name that is not a sweep axis of the records it
+    /// selects on.
+    #[error(
+        "cannot select over `{name}`: it is not a sweep axis of the `{split}` records of metric `{metric}`{}; their axes: {}",
+        did_you_mean(suggestions),
+        available.join(", ")
+    )]
+    UnknownSelectionAxis {
+        name: String,
+        split: String,
+        metric: String,
+        suggestions: Vec<String>,
+        available: Vec<String>,
+    },
+
+    /// No record of the split model selection chooses on.
+    #[error("{}", no_split_message(split_column, split, metric, available))]
+    NoSelectionRecords {
+        split_column: String,
+        split: String,
+        metric: String,
+        /// The labels of `split_column` that records of `metric` do have, sorted.
+        available: Vec<String>,
+    },
+
+    /// A group has a choice on the selection split but nothing to report.
+    #[error(
+        "model selection chose {chosen} for {group} on `{split_column}` = `{select_split}`, \
+         but that group has no record with `{split_column}` = `{report_split}` for the chosen {chosen}"
+    )]
+    NoReportRecords {
+        /// The group, as `name=label ...`.
+        group: String,
+        /// The choice, as `name=label ...`.
+        chosen: String,
+        split_column: String,
+        select_split: String,
+        report_split: String,
+    },
+
+    /// Two tables to compare do not have the same row or column names.
+    #[error(
+        "cannot diff tables with different {role}: old has [{}], new has [{}]; \
+         build both with the same rows and columns",
+        old.join(", "),
+        new.join(", ")
+    )]
+    MismatchedNames {
+        /// "row names" or "column names".
+        role: &'static str,
+        old: Vec<String>,
+        new: Vec<String>,
+    },
+
+    /// A format that a rendering does not support.
+    #[error("{what} cannot be rendered as {format}; use terminal, markdown, csv or json")]
+    UnsupportedFormat {
+        what: &'static str,
+        format: &'static str,
+    },
+
+    /// A Parquet file that is not a table written by [`crate::write_parquet`].
+    #[error("{} is not a drift-report table: {detail}", path.display())]
+    NotATable { path: PathBuf, detail: String },
 
     /// Writing the table to disk failed.
     #[error(transparent)]
@@ -125,6 +224,21 @@ fn did_you_mean(suggestions: &[String]) -> String {
             let quoted: Vec<String> = many.iter().map(|s| format!("`{s}`")).collect();
             format!("; did you mean one of {}?", quoted.join(", "))
         }
+    }
+}
+
+fn no_split_message(split_column: &str, split: &str, metric: &str, available: &[String]) -> String {
+    if available.is_empty() {
+        format!(
+            "no record of metric `{metric}` has a `{split_column}` column, so none can be \
+             selected on `{split_column}` = `{split}`"
+        )
+    } else {
+        format!(
+            "no record of metric `{metric}` has `{split_column}` = `{split}` to select on; \
+             its `{split_column}` values: {}",
+            available.join(", ")
+        )
     }
 }
 

@@ -1,13 +1,21 @@
-//! Text renderings of a [`Table`]: aligned terminal text, GitHub Markdown, CSV and JSON,
-//! and the 4-significant-digit number formatting they share.
+//! Text renderings of a [`Table`]: aligned terminal text, GitHub Markdown, CSV and JSON
+//! (LaTeX lives in `latex`), the cost marks and the 4-significant-digit number formatting
+//! they share.
 
 use serde_json::{Map, Value, json};
 
 use crate::ReportError;
-use crate::table::{Cell, Table};
+use crate::latex::render_latex;
+use crate::table::{Cell, Interval, METRIC_COLUMN, Stats, Table};
 
 /// Shown for a missing cell in terminal and Markdown output.
-const MISSING: &str = "—";
+pub(crate) const MISSING: &str = "—";
+
+/// Marks a cost (not reproducible) metric in terminal and Markdown headers and labels.
+pub(crate) const DAGGER: &str = "†";
+
+/// The footnote that explains [`DAGGER`] (after the dagger and a space).
+pub(crate) const COST_FOOTNOTE: &str = "cost measured on the machine that ran it: not reproducible";
 
 /// An output format for [`render`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,39 +28,44 @@ pub enum Format {
     Csv,
     /// A JSON document.
     Json,
+    /// A LaTeX booktabs `tabular`.
+    Latex,
 }
 
 impl Format {
-    /// Parses `terminal`/`text`, `markdown`/`md`, `csv` or `json`.
+    /// Parses `terminal`/`text`, `markdown`/`md`, `csv`, `json` or `latex`/`tex`.
     pub fn from_name(name: &str) -> Result<Self, ReportError> {
         match name {
             "terminal" | "text" => Ok(Format::Terminal),
             "markdown" | "md" => Ok(Format::Markdown),
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
+            "latex" | "tex" => Ok(Format::Latex),
             _ => Err(ReportError::UnknownFormat {
                 name: name.to_string(),
             }),
         }
     }
 
-    /// The canonical name (`terminal`, `markdown`, `csv`, `json`).
+    /// The canonical name (`terminal`, `markdown`, `csv`, `json`, `latex`).
     pub fn name(self) -> &'static str {
         match self {
             Format::Terminal => "terminal",
             Format::Markdown => "markdown",
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Latex => "latex",
         }
     }
 
-    /// The usual file extension (`txt`, `md`, `csv`, `json`).
+    /// The usual file extension (`txt`, `md`, `csv`, `json`, `tex`).
     pub fn extension(self) -> &'static str {
         match self {
             Format::Terminal => "txt",
             Format::Markdown => "md",
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Latex => "tex",
         }
     }
 }
@@ -63,30 +76,57 @@ impl Format {
 /// * **Terminal**: the title on its own line (omitted when empty), then a header line,
 ///   a line of dashes, and one line per row. Row-label columns (headed by the `rows`
 ///   names) are left-aligned; value columns (headed by [`Table::column_header`]) are
-///   right-aligned; columns are separated by two spaces. A value reads `mean ± std`
-///   with 4 significant digits (`0.1234 ± 0.0056`), just `mean` when there is no std,
-///   and `—` when the cell is missing.
+///   right-aligned; columns are separated by two spaces. A value reads `mean ± x` with
+///   4 significant digits (`0.1234 ± 0.0056`), where `x` is the std or the 95% CI
+///   half-width as the table's [`Interval`] says; just `mean` when there is no `x`
+///   (one run), and `—` when the cell is missing.
 /// * **Markdown**: `### title` and a blank line (omitted when the title is empty), then a
 ///   GitHub table with the same headers and values as the terminal form; label columns
 ///   left-aligned (`---`), value columns right-aligned (`---:`); `|` in text is escaped.
-/// * **CSV**: no title; a header line with the `rows` names, then for each column group
-///   `<header>_mean,<header>_std` (e.g. `w2_mean,w2_std`); one line per row. Numbers are
-///   written in full precision (shortest form that reads back exactly); a missing std or
-///   missing cell is an empty field.
+/// * **Cost marks** (terminal and Markdown): a cost metric ([`Table::costs`]) is marked
+///   with ` †` after its column header when `metric` is in `columns`, after its row label
+///   when `metric` is in `rows`, and after every value header when `metric` is in neither
+///   and the table has a cost. A table with a cost ends with the line
+///   `† cost measured on the machine that ran it: not reproducible` (Markdown: after a
+///   blank line, so that it is not read as a table row).
+/// * **CSV**: no title and no cost marks (headers stay machine-readable); a header line
+///   with the `rows` names, then for each column group
+///   `<header>_mean,<header>_std,<header>_ci95,<header>_n_runs` (e.g. `w2_mean,w2_std,
+///   w2_ci95,w2_n_runs`); one line per row. Numbers are written in full precision
+///   (shortest form that reads back exactly); a missing std/ci95 is an empty field, a
+///   missing cell has empty mean, std and ci95 and `n_runs` 0.
 /// * **JSON**: an object
-///   `{"title", "aggregate", "over", "rows", "columns", "cells"}` where `rows` and
-///   `columns` are the `rows`/`columns` names, `aggregate` is `mean_std` or `none`,
-///   `over` the axes aggregated away, and `cells` lists every (row, column group) pair in
-///   row-major order as
-///   `{"row": {name: label, ...}, "column": {name: label, ...}, "mean", "std", "n_runs"}`.
-///   A missing cell has `"mean": null, "std": null, "n_runs": 0`; `std` is `null` when
-///   `n_runs` is 1; a non-finite mean or std is also `null` (JSON has no NaN).
+///   `{"title", "aggregate", "over", "rows", "columns", "costs", "cells"}` where `rows`
+///   and `columns` are the `rows`/`columns` names, `aggregate` is `mean_std` or `none`,
+///   `over` the axes aggregated away, `costs` the cost metric names (sorted), and
+///   `cells` lists every (row, column group) pair in row-major order as
+///   `{"row": {name: label, ...}, "column": {name: label, ...}, "mean", "std", "ci95",
+///   "n_runs"}`. A missing cell has `"mean": null, "std": null, "ci95": null,
+///   "n_runs": 0`; `std` and `ci95` are `null` when `n_runs` is 1; a non-finite number
+///   is also `null` (JSON has no NaN).
+/// * **LaTeX**: `% title` (omitted when empty), then a booktabs table:
+///   `\begin{tabular}{l…r…}` with one `l` per row-label column and one `r` per value
+///   column, `\toprule`, the header line, `\midrule`, one line per row, `\bottomrule`,
+///   `\end{tabular}`; cells are separated by ` & ` and lines end with ` \\`. A value
+///   reads `$0.1234 \pm 0.0056$` (same numbers as the terminal; `1.234 \times 10^{4}`
+///   for large or small ones, `\infty`, `\mathrm{NaN}`), just `$0.1234$` with one run,
+///   and `--` when missing. Names, labels and headers have `\ { } _ % & # $ ~ ^`
+///   escaped (the title is a comment, kept as it is but for line breaks). The best value of each comparable group is bold,
+///   `$\mathbf{0.1234 \pm 0.0056}$`: a group is the cells of one column group with the
+///   same metric (from the rows or the columns, or the table's only metric when neither
+///   shows it) when that metric is in the config's `better`; the best mean (lowest or
+///   highest, finite) is bold, ties all bold, and a group with fewer than two values
+///   bolds nothing (so a single-row table bolds nothing). Cost marks are `$^\dagger$`,
+///   and a table with a cost ends with
+///   `\par\smallskip{\footnotesize $^\dagger$ cost measured on the machine that ran it:
+///   not reproducible\par}` after `\end{tabular}`.
 pub fn render(table: &Table, title: &str, format: Format) -> String {
     match format {
         Format::Terminal => render_terminal(table, title),
         Format::Markdown => render_markdown(table, title),
         Format::Csv => render_csv(table),
         Format::Json => render_json(table, title),
+        Format::Latex => render_latex(table, title),
     }
 }
 
@@ -128,14 +168,22 @@ fn strip_zeros(s: &str) -> &str {
     }
 }
 
-/// `mean ± std`, `mean`, or `—`.
-fn display_cell(cell: Option<&Cell>) -> String {
+/// The spread shown after `±`: the std or the CI half-width, as `interval` says.
+pub(crate) fn shown_spread(stats: &Stats, interval: Interval) -> Option<f64> {
+    match interval {
+        Interval::Std => stats.std,
+        Interval::Ci95 => stats.ci95,
+    }
+}
+
+/// `mean ± x`, `mean`, or `—`.
+fn display_cell(cell: Option<&Cell>, interval: Interval) -> String {
     match cell {
-        Some(Cell::Value(s)) => match s.std {
-            Some(std) => format!(
+        Some(Cell::Value(s)) => match shown_spread(s, interval) {
+            Some(spread) => format!(
                 "{} ± {}",
                 format_significant(s.mean, 4),
-                format_significant(std, 4)
+                format_significant(spread, 4)
             ),
             None => format_significant(s.mean, 4),
         },
@@ -143,17 +191,59 @@ fn display_cell(cell: Option<&Cell>) -> String {
     }
 }
 
-/// Header row and body rows as text, plus how many leading columns are labels.
+/// Whether the header of column group `column` carries the cost mark.
+pub(crate) fn column_is_cost(table: &Table, column: usize) -> bool {
+    if let Some(i) = table.column_names().iter().position(|n| n == METRIC_COLUMN) {
+        table
+            .column_labels()
+            .get(column)
+            .and_then(|labels| labels.get(i))
+            .is_some_and(|m| table.costs().contains(m))
+    } else if table.row_names().iter().any(|n| n == METRIC_COLUMN) {
+        false
+    } else {
+        !table.costs().is_empty()
+    }
+}
+
+/// Which row label (by position) carries the cost mark in row `row`, if any.
+pub(crate) fn row_cost_label(table: &Table, row: usize) -> Option<usize> {
+    let i = table.row_names().iter().position(|n| n == METRIC_COLUMN)?;
+    let metric = table.row_labels().get(row)?.get(i)?;
+    table.costs().contains(metric).then_some(i)
+}
+
+/// `text` followed by ` †` when `marked`.
+fn with_dagger(text: String, marked: bool) -> String {
+    if marked {
+        format!("{text} {DAGGER}")
+    } else {
+        text
+    }
+}
+
+/// Header row and body rows as text, cost marks included.
 fn text_grid(table: &Table) -> (Vec<String>, Vec<Vec<String>>) {
     let mut header: Vec<String> = table.row_names().to_vec();
-    header.extend((0..table.column_labels().len()).map(|c| table.column_header(c)));
+    header.extend(
+        (0..table.column_labels().len())
+            .map(|c| with_dagger(table.column_header(c), column_is_cost(table, c))),
+    );
     let body = table
         .row_labels()
         .iter()
         .enumerate()
         .map(|(r, labels)| {
-            let mut line = labels.clone();
-            line.extend((0..table.column_labels().len()).map(|c| display_cell(table.cell(r, c))));
+            let marked = row_cost_label(table, r);
+            let mut line: Vec<String> = labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| with_dagger(l.clone(), marked == Some(i)))
+                .collect();
+            line.extend(
+                (0..table.column_labels().len())
+                    .map(|c| display_cell(table.cell(r, c), table.interval())),
+            );
             line
         })
         .collect();
@@ -205,10 +295,13 @@ fn render_terminal(table: &Table, title: &str) -> String {
         out.push_str(&line(row));
         out.push('\n');
     }
+    if !table.costs().is_empty() {
+        out.push_str(&format!("{DAGGER} {COST_FOOTNOTE}\n"));
+    }
     out
 }
 
-fn md_escape(s: &str) -> String {
+pub(crate) fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
@@ -231,10 +324,13 @@ fn render_markdown(table: &Table, title: &str) -> String {
     for cells in &body {
         out.push_str(&row(cells));
     }
+    if !table.costs().is_empty() {
+        out.push_str(&format!("\n{DAGGER} {COST_FOOTNOTE}\n"));
+    }
     out
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -243,7 +339,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Full-precision number text that reads back to the same f64 (pandas, polars, Excel).
-fn csv_number(v: f64) -> String {
+pub(crate) fn csv_number(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v.is_infinite() {
@@ -259,8 +355,9 @@ fn render_csv(table: &Table) -> String {
     let mut header: Vec<String> = table.row_names().iter().map(|n| csv_field(n)).collect();
     for c in 0..table.column_labels().len() {
         let h = table.column_header(c);
-        header.push(csv_field(&format!("{h}_mean")));
-        header.push(csv_field(&format!("{h}_std")));
+        for statistic in ["mean", "std", "ci95", "n_runs"] {
+            header.push(csv_field(&format!("{h}_{statistic}")));
+        }
     }
     let mut out = header.join(",");
     out.push('\n');
@@ -271,11 +368,10 @@ fn render_csv(table: &Table) -> String {
                 Some(Cell::Value(s)) => {
                     fields.push(csv_number(s.mean));
                     fields.push(s.std.map(csv_number).unwrap_or_default());
+                    fields.push(s.ci95.map(csv_number).unwrap_or_default());
+                    fields.push(s.n_runs.to_string());
                 }
-                _ => {
-                    fields.push(String::new());
-                    fields.push(String::new());
-                }
+                _ => fields.extend([String::new(), String::new(), String::new(), "0".to_string()]),
             }
         }
         out.push_str(&fields.join(","));
@@ -284,7 +380,7 @@ fn render_csv(table: &Table) -> String {
     out
 }
 
-fn labels_object(names: &[String], labels: &[String]) -> Value {
+pub(crate) fn labels_object(names: &[String], labels: &[String]) -> Value {
     let map: Map<String, Value> = names
         .iter()
         .zip(labels)
@@ -293,7 +389,7 @@ fn labels_object(names: &[String], labels: &[String]) -> Value {
     Value::Object(map)
 }
 
-fn json_number(v: f64) -> Value {
+pub(crate) fn json_number(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
@@ -301,19 +397,21 @@ fn render_json(table: &Table, title: &str) -> String {
     let mut cells = Vec::new();
     for (r, row) in table.row_labels().iter().enumerate() {
         for (c, col) in table.column_labels().iter().enumerate() {
-            let (mean, std, n_runs) = match table.cell(r, c) {
+            let (mean, std, ci95, n_runs) = match table.cell(r, c) {
                 Some(Cell::Value(s)) => (
                     json_number(s.mean),
                     s.std.map_or(Value::Null, json_number),
+                    s.ci95.map_or(Value::Null, json_number),
                     s.n_runs,
                 ),
-                _ => (Value::Null, Value::Null, 0),
+                _ => (Value::Null, Value::Null, Value::Null, 0),
             };
             cells.push(json!({
                 "row": labels_object(table.row_names(), row),
                 "column": labels_object(table.column_names(), col),
                 "mean": mean,
                 "std": std,
+                "ci95": ci95,
                 "n_runs": n_runs,
             }));
         }
@@ -324,6 +422,7 @@ fn render_json(table: &Table, title: &str) -> String {
         "over": table.aggregated_over(),
         "rows": table.row_names(),
         "columns": table.column_names(),
+        "costs": table.costs(),
         "cells": cells,
     });
     let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "null".to_string());
@@ -386,6 +485,8 @@ mod tests {
             ("json", Format::Json),
             ("terminal", Format::Terminal),
             ("text", Format::Terminal),
+            ("latex", Format::Latex),
+            ("tex", Format::Latex),
         ] {
             assert_eq!(Format::from_name(n).unwrap(), f);
         }

@@ -6,12 +6,21 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::ReportError;
 use crate::error::CellConflict;
 use crate::order::{compare_label_tuples, suggest};
+use crate::student_t::ci95_half_width;
 
 /// The pseudo-column meaning "the record's metric".
 pub const METRIC_COLUMN: &str = "metric";
 
 /// Names reserved by the report (they are the long-form output columns).
-pub const RESERVED_NAMES: [&str; 5] = ["metric", "value", "mean", "std", "n_runs"];
+pub const RESERVED_NAMES: [&str; 7] = [
+    "metric",
+    "value",
+    "mean",
+    "std",
+    "ci95",
+    "n_runs",
+    "reproducible",
+];
 
 /// Label given to a row/column name that a record has no value for (when other records
 /// do have that column).
@@ -31,6 +40,9 @@ pub struct ResultRecord {
     pub metric: String,
     /// The metric value.
     pub value: f64,
+    /// `true` for a metric (the same inputs give the same value anywhere); `false` for a
+    /// cost such as training time, which depends on the machine that ran it.
+    pub reproducible: bool,
 }
 
 /// How the records of one cell are combined.
@@ -63,6 +75,75 @@ impl Aggregate {
     }
 }
 
+/// What the `±` of a rendered cell shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Interval {
+    /// The sample standard deviation (ddof = 1).
+    #[default]
+    Std,
+    /// The half-width of the 95% confidence interval of the mean (Student's t).
+    Ci95,
+}
+
+impl Interval {
+    /// Parses `"std"` or `"ci95"`.
+    pub fn from_name(name: &str) -> Result<Self, ReportError> {
+        match name {
+            "std" => Ok(Interval::Std),
+            "ci95" => Ok(Interval::Ci95),
+            _ => Err(ReportError::UnknownInterval {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// The name [`Interval::from_name`] accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::Std => "std",
+            Interval::Ci95 => "ci95",
+        }
+    }
+}
+
+/// Which direction of a metric is better (for bold best values and model selection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Better {
+    /// Smaller values are better (distances, errors, costs).
+    Lower,
+    /// Larger values are better (accuracy, likelihood, coverage).
+    Higher,
+}
+
+impl Better {
+    /// Parses `"lower"` or `"higher"`.
+    pub fn from_name(name: &str) -> Result<Self, ReportError> {
+        match name {
+            "lower" => Ok(Better::Lower),
+            "higher" => Ok(Better::Higher),
+            _ => Err(ReportError::UnknownBetter {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// The name [`Better::from_name`] accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Better::Lower => "lower",
+            Better::Higher => "higher",
+        }
+    }
+
+    /// Whether `candidate` beats `best` (strictly).
+    pub(crate) fn beats(self, candidate: f64, best: f64) -> bool {
+        match self {
+            Better::Lower => candidate < best,
+            Better::Higher => candidate > best,
+        }
+    }
+}
+
 /// What to put where in the table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportConfig {
@@ -75,6 +156,11 @@ pub struct ReportConfig {
     /// Axes aggregated away with [`Aggregate::MeanStd`] (typically the seed axes).
     /// Ignored with [`Aggregate::None`]; names also in `rows`/`columns` are shown instead.
     pub over: Vec<String>,
+    /// What the `±` of terminal, Markdown and LaTeX cells shows.
+    pub interval: Interval,
+    /// Metric name -> which direction is better; LaTeX bolds the best value of each
+    /// comparable group of these metrics.
+    pub better: BTreeMap<String, Better>,
 }
 
 /// The summary of the records of one cell.
@@ -84,6 +170,9 @@ pub struct Stats {
     pub mean: f64,
     /// Sample standard deviation (ddof = 1); `None` when `n_runs == 1`.
     pub std: Option<f64>,
+    /// Half-width of the 95% confidence interval of the mean,
+    /// `t_{0.975, n_runs-1} * std / sqrt(n_runs)`; `None` when `n_runs == 1`.
+    pub ci95: Option<f64>,
     /// Number of records (runs) combined.
     pub n_runs: usize,
 }
@@ -100,14 +189,20 @@ pub enum Cell {
 /// A pivoted result table: sorted rows and column groups and a cell for every pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
-    row_names: Vec<String>,
-    column_names: Vec<String>,
-    row_labels: Vec<Vec<String>>,
-    column_labels: Vec<Vec<String>>,
+    pub(crate) row_names: Vec<String>,
+    pub(crate) column_names: Vec<String>,
+    pub(crate) row_labels: Vec<Vec<String>>,
+    pub(crate) column_labels: Vec<Vec<String>>,
     /// Row-major, `row_labels.len() * column_labels.len()`.
-    cells: Vec<Cell>,
-    aggregate: Aggregate,
-    aggregated_over: Vec<String>,
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) aggregate: Aggregate,
+    pub(crate) aggregated_over: Vec<String>,
+    pub(crate) interval: Interval,
+    pub(crate) better: BTreeMap<String, Better>,
+    /// Every metric name of the records.
+    pub(crate) metrics: BTreeSet<String>,
+    /// The metric names that are costs (records with `reproducible == false`).
+    pub(crate) costs: BTreeSet<String>,
 }
 
 impl Table {
@@ -142,6 +237,70 @@ impl Table {
         &self.aggregated_over
     }
 
+    /// What the `±` of rendered cells shows.
+    pub fn interval(&self) -> Interval {
+        self.interval
+    }
+
+    /// Metric name -> which direction is better (from the config).
+    pub fn better(&self) -> &BTreeMap<String, Better> {
+        &self.better
+    }
+
+    /// Every metric name of the records the table was built from, sorted.
+    pub fn metrics(&self) -> &BTreeSet<String> {
+        &self.metrics
+    }
+
+    /// The metric names that are costs (not reproducible), sorted.
+    pub fn costs(&self) -> &BTreeSet<String> {
+        &self.costs
+    }
+
+    /// The metric of the cells at (`row`, `column`) when the table knows it: the row's or
+    /// the column group's `metric` label, or the only metric of the table when `metric`
+    /// is neither in rows nor in columns; `None` otherwise or when out of range.
+    pub fn cell_metric(&self, row: usize, column: usize) -> Option<&str> {
+        let row_labels = self.row_labels.get(row)?;
+        let column_labels = self.column_labels.get(column)?;
+        let shown = |names: &[String], labels: &'_ [String]| -> Option<usize> {
+            names
+                .iter()
+                .position(|n| n == METRIC_COLUMN)
+                .filter(|i| *i < labels.len())
+        };
+        if let Some(i) = shown(&self.row_names, row_labels) {
+            return Some(&row_labels[i]);
+        }
+        if let Some(i) = shown(&self.column_names, column_labels) {
+            return Some(&column_labels[i]);
+        }
+        match (self.metrics.len(), self.metrics.first()) {
+            (1, Some(only)) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Whether the cells at (`row`, `column`) are reproducible: their metric is not a
+    /// cost; when `metric` is neither in rows nor in columns, whether the table has no
+    /// cost at all.
+    pub fn is_reproducible(&self, row: usize, column: usize) -> bool {
+        if self.metric_shown() {
+            self.cell_metric(row, column)
+                .is_none_or(|m| !self.costs.contains(m))
+        } else {
+            self.costs.is_empty()
+        }
+    }
+
+    /// Whether `metric` is one of the `rows` or `columns` names.
+    pub(crate) fn metric_shown(&self) -> bool {
+        self.row_names
+            .iter()
+            .chain(&self.column_names)
+            .any(|n| n == METRIC_COLUMN)
+    }
+
     /// The cell at (`row`, `column`), or `None` when out of range.
     pub fn cell(&self, row: usize, column: usize) -> Option<&Cell> {
         if row < self.row_labels.len() && column < self.column_labels.len() {
@@ -155,25 +314,31 @@ impl Table {
     /// as `name=value` except the metric, which is just its name (e.g. `w2`, `nfe=5`,
     /// `w2/nfe=5`); `value` when `columns` is empty.
     pub fn column_header(&self, column: usize) -> String {
-        let Some(labels) = self.column_labels.get(column) else {
-            return String::new();
-        };
-        if labels.is_empty() {
-            return "value".to_string();
+        match self.column_labels.get(column) {
+            Some(labels) => header_text(&self.column_names, labels),
+            None => String::new(),
         }
-        self.column_names
-            .iter()
-            .zip(labels)
-            .map(|(name, label)| {
-                if name == METRIC_COLUMN {
-                    label.clone()
-                } else {
-                    format!("{name}={label}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/")
     }
+}
+
+/// The header of a column group with these `columns` names and labels (see
+/// [`Table::column_header`]).
+pub(crate) fn header_text(names: &[String], labels: &[String]) -> String {
+    if labels.is_empty() {
+        return "value".to_string();
+    }
+    names
+        .iter()
+        .zip(labels)
+        .map(|(name, label)| {
+            if name == METRIC_COLUMN {
+                label.clone()
+            } else {
+                format!("{name}={label}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The label of `record` for column `name`.
@@ -211,6 +376,7 @@ pub fn build_table(records: &[ResultRecord], cfg: &ReportConfig) -> Result<Table
         return Err(ReportError::NoRecords);
     }
     validate_names(records, cfg)?;
+    let (metrics, costs) = metrics_and_costs(records)?;
 
     let shown: BTreeSet<&str> = cfg
         .rows
@@ -298,7 +464,47 @@ pub fn build_table(records: &[ResultRecord], cfg: &ReportConfig) -> Result<Table
         cells,
         aggregate: cfg.aggregate,
         aggregated_over: pooled,
+        interval: cfg.interval,
+        better: cfg.better.clone(),
+        metrics,
+        costs,
     })
+}
+
+/// The metric names of `records` and those that are costs; a metric that is reproducible
+/// in one record and a cost in another is an error (it could not be marked either way).
+fn metrics_and_costs(
+    records: &[ResultRecord],
+) -> Result<(BTreeSet<String>, BTreeSet<String>), ReportError> {
+    // Metric name -> (reproducible?, the first record that said so).
+    let mut seen: BTreeMap<&str, (bool, &ResultRecord)> = BTreeMap::new();
+    for record in records {
+        match seen.get(record.metric.as_str()) {
+            None => {
+                seen.insert(&record.metric, (record.reproducible, record));
+            }
+            Some((reproducible, first)) if *reproducible != record.reproducible => {
+                let (metric_record, cost_record) = if *reproducible {
+                    (*first, record)
+                } else {
+                    (record, *first)
+                };
+                return Err(ReportError::MixedReproducibility {
+                    metric: record.metric.clone(),
+                    reproducible_instance: metric_record.instance.clone(),
+                    cost_instance: cost_record.instance.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let metrics = seen.keys().map(|m| m.to_string()).collect();
+    let costs = seen
+        .iter()
+        .filter(|(_, (reproducible, _))| !reproducible)
+        .map(|(m, _)| m.to_string())
+        .collect();
+    Ok((metrics, costs))
 }
 
 /// Reserved, duplicate and unknown names.
@@ -454,6 +660,7 @@ fn summarise(
     Ok(Stats {
         mean,
         std,
+        ci95: std.and_then(|s| ci95_half_width(s, n)),
         n_runs: n,
     })
 }

@@ -1,51 +1,15 @@
 //! Integration tests of drift-report: aggregation by hand, ordering, missing cells, the
 //! error contract, and exact (snapshot) renderings of a small table.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, UInt64Type};
+use common::{cfg, rec, stats};
 use drift_report::{
-    ABSENT_LABEL, Aggregate, Cell, Format, ReportConfig, ReportError, ResultRecord, Stats,
-    build_table, render, to_record_batch, write_parquet,
+    ABSENT_LABEL, Aggregate, Cell, Format, ReportError, ResultRecord, Stats, build_table, render,
+    to_record_batch, write_parquet,
 };
-
-/// A record with the given (column, value) pairs; the columns named in `axes` are axes.
-fn rec(cols: &[(&str, &str)], axes: &[&str], metric: &str, value: f64) -> ResultRecord {
-    let columns: BTreeMap<String, String> = cols
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let inner: Vec<String> = cols
-        .iter()
-        .filter(|(k, _)| axes.contains(k))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    ResultRecord {
-        instance: format!("eval.fm[{}]", inner.join(",")),
-        columns,
-        axes: axes.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
-        metric: metric.to_string(),
-        value,
-    }
-}
-
-fn cfg(rows: &[&str], columns: &[&str], aggregate: Aggregate, over: &[&str]) -> ReportConfig {
-    let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
-    ReportConfig {
-        rows: v(rows),
-        columns: v(columns),
-        aggregate,
-        over: v(over),
-    }
-}
-
-fn stats(cell: Option<&Cell>) -> Stats {
-    match cell {
-        Some(Cell::Value(s)) => *s,
-        other => panic!("expected a value, got {other:?}"),
-    }
-}
 
 /// The small table used by the snapshot tests: nfe x metric, mean over two seeds, one
 /// single-seed cell and one missing cell (nfe=10, mmd).
@@ -124,6 +88,7 @@ fn single_run_has_no_std_and_none_aggregation_has_one_run_per_cell() {
         Stats {
             mean: 0.5,
             std: None,
+            ci95: None,
             n_runs: 1
         }
     );
@@ -210,14 +175,14 @@ fn missing_cells_are_explicit_in_every_format() {
     assert_eq!(t.cell(3, 0), None);
     assert!(render(&t, "", Format::Terminal).contains('—'));
     assert!(render(&t, "", Format::Markdown).contains("| moons | 10 | — | 0.125 |"));
-    assert!(render(&t, "", Format::Csv).contains("moons,10,,,0.125,\n"));
+    assert!(render(&t, "", Format::Csv).contains("moons,10,,,,0,0.125,,,1\n"));
     let json: serde_json::Value = serde_json::from_str(&render(&t, "", Format::Json)).unwrap();
     let cells = json["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 6);
     let missing = &cells[4];
     assert_eq!(missing["row"]["nfe"], "10");
     assert_eq!(missing["column"]["metric"], "mmd");
-    assert!(missing["mean"].is_null() && missing["std"].is_null());
+    assert!(missing["mean"].is_null() && missing["std"].is_null() && missing["ci95"].is_null());
     assert_eq!(missing["n_runs"], 0);
 }
 
@@ -450,11 +415,12 @@ fn markdown_snapshot() {
 #[test]
 fn csv_snapshot() {
     let got = render(&small_table(), "ignored", Format::Csv);
+    // ci95 of two runs: t_{0.975, 1} * std / sqrt(2) = 12.7062047... * 0.125.
     let want = "\
-data,nfe,mmd_mean,mmd_std,w2_mean,w2_std
-moons,1,0.25,,0.625,0.1767766952966369
-moons,2,0.25,0.1767766952966369,0.25,0
-moons,10,,,0.125,
+data,nfe,mmd_mean,mmd_std,mmd_ci95,mmd_n_runs,w2_mean,w2_std,w2_ci95,w2_n_runs
+moons,1,0.25,,,1,0.625,0.1767766952966369,1.5882755920218368,2
+moons,2,0.25,0.1767766952966369,1.5882755920218368,2,0.25,0,0,2
+moons,10,,,,0,0.125,,,1
 ";
     assert_eq!(got, want, "\n{got}");
 }
@@ -529,6 +495,7 @@ fn json_snapshot() {
   "columns": [
     "metric"
   ],
+  "costs": [],
   "cells": [
     {
       "row": {
@@ -539,6 +506,7 @@ fn json_snapshot() {
       },
       "mean": null,
       "std": null,
+      "ci95": null,
       "n_runs": 0
     },
     {
@@ -550,6 +518,7 @@ fn json_snapshot() {
       },
       "mean": 1.5,
       "std": null,
+      "ci95": null,
       "n_runs": 1
     },
     {
@@ -561,6 +530,7 @@ fn json_snapshot() {
       },
       "mean": 0.25,
       "std": null,
+      "ci95": null,
       "n_runs": 1
     },
     {
@@ -572,6 +542,7 @@ fn json_snapshot() {
       },
       "mean": 0.625,
       "std": 0.1767766952966369,
+      "ci95": 1.5882755920218368,
       "n_runs": 2
     }
   ]
@@ -586,7 +557,7 @@ fn csv_and_markdown_escape_awkward_labels() {
     let t = build_table(&records, &cfg(&["data"], &["metric"], Aggregate::None, &[])).unwrap();
     assert_eq!(
         render(&t, "", Format::Csv),
-        "data,w2_mean,w2_std\n\"a,b|c\",1,\n"
+        "data,w2_mean,w2_std,w2_ci95,w2_n_runs\n\"a,b|c\",1,,,1\n"
     );
     assert!(render(&t, "", Format::Markdown).contains("| a,b\\|c | 1 |"));
 }
@@ -611,7 +582,9 @@ fn long_form_record_batch_and_parquet_round_trip() {
             ("metric", &DataType::Utf8, false),
             ("mean", &DataType::Float64, true),
             ("std", &DataType::Float64, true),
+            ("ci95", &DataType::Float64, true),
             ("n_runs", &DataType::UInt64, false),
+            ("reproducible", &DataType::Boolean, false),
         ]
     );
     assert_eq!(batch.num_rows(), 6);
@@ -619,11 +592,15 @@ fn long_form_record_batch_and_parquet_round_trip() {
     let metric = batch.column(2).as_string::<i32>();
     let mean = batch.column(3).as_primitive::<Float64Type>();
     let std = batch.column(4).as_primitive::<Float64Type>();
-    let n_runs = batch.column(5).as_primitive::<UInt64Type>();
+    let ci95 = batch.column(5).as_primitive::<Float64Type>();
+    let n_runs = batch.column(6).as_primitive::<UInt64Type>();
+    let reproducible = batch.column(7).as_boolean();
     // Row-major: (1, mmd), (1, w2), (2, mmd), (2, w2), (10, mmd) missing, (10, w2).
     assert_eq!(nfe.value(4), "10");
     assert_eq!(metric.value(4), "mmd");
-    assert!(mean.is_null(4) && std.is_null(4));
+    assert!(mean.is_null(4) && std.is_null(4) && ci95.is_null(4));
+    assert!(ci95.is_null(0) && ci95.value(1) == 1.588_275_592_021_836_8 && ci95.value(3) == 0.0);
+    assert!((0..6).all(|i| reproducible.value(i)));
     assert_eq!(n_runs.value(4), 0);
     assert_eq!(mean.value(1), 0.625);
     assert!(std.is_null(0));
@@ -635,8 +612,12 @@ fn long_form_record_batch_and_parquet_round_trip() {
     write_parquet(&t, &a).unwrap();
     write_parquet(&t, &b).unwrap();
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // The rows read back as written (the table metadata is the file's key-value metadata,
+    // which readers do not put back into the batch schema).
     let back = drift_io::read_record_batches(&a).unwrap();
-    assert_eq!(back, [batch]);
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].schema().fields(), batch.schema().fields());
+    assert_eq!(back[0].columns(), batch.columns());
 
     let err = write_parquet(&t, &dir.path().join("missing/dir/t.parquet")).unwrap_err();
     assert!(err.to_string().contains("missing/dir"), "{err}");

@@ -6,6 +6,7 @@
 //! Expansion into instances belongs to `drift-plan`; this crate does no IO besides reading the file.
 
 pub mod diagnostic;
+pub mod extends;
 pub mod generators;
 pub mod node;
 pub mod params;
@@ -235,6 +236,18 @@ impl StageDef {
         table
     }
 
+    /// Span of item `index` of the array at a dotted path in an instance table, if there is one.
+    pub fn span_at(&self, table: &Node, path: &str, index: usize) -> Option<Span> {
+        let mut node = table;
+        for seg in path.split('.').filter(|s| !s.is_empty()) {
+            node = node.get(seg)?;
+        }
+        match &node.value {
+            NodeValue::Array(items) => items.get(index).map(|n| n.span),
+            _ => None,
+        }
+    }
+
     /// Span of the value at a dotted path in an instance table, for error messages.
     pub fn span_of(&self, table: &Node, path: &str) -> Span {
         let mut node = table;
@@ -299,7 +312,8 @@ pub fn parse(mut sources: Sources, overrides: &[String]) -> Result<Spec, SpecErr
         }
     };
     let mut spec = None;
-    if let Some(mut root) = root {
+    if let Some(root) = root {
+        let mut root = extends::apply(root, &mut sources, &mut diags);
         apply_overrides(&mut root, &mut sources, overrides, &mut diags);
         spec = check(&root, &mut diags);
     }
@@ -443,7 +457,8 @@ type Checked = (ExperimentParams, Vec<StageDef>);
 
 fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
     let entries = root.as_table()?;
-    let top_keys: Vec<&str> = std::iter::once("experiment")
+    let top_keys: Vec<&str> = ["experiment", extends::EXTENDS_KEY]
+        .into_iter()
         .chain(StageKind::ALL.iter().map(|k| k.name()))
         .collect();
     let mut experiment = None;
@@ -463,7 +478,12 @@ fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
             let help = if !is_table && experiment_schema().is_key(&key.name) {
                 format!("`{}` is a key of [experiment]", key.name)
             } else {
-                format!("top-level tables are {}", diagnostic::list(&top_keys))
+                let tables: Vec<&str> = top_keys
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != extends::EXTENDS_KEY)
+                    .collect();
+                format!("top-level tables are {}", diagnostic::list(&tables))
             };
             diags.push(
                 Diagnostic::new(
@@ -496,7 +516,10 @@ fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
             }
         }
     }
-    if experiment.is_none() && !entries.iter().any(|(k, _)| k.name == "experiment") {
+    // A base that could not be read is reported at `extends`; its missing tables are not news.
+    let base_failed = diags.iter().any(|d| d.key == extends::EXTENDS_KEY);
+    if experiment.is_none() && !base_failed && !entries.iter().any(|(k, _)| k.name == "experiment")
+    {
         diags.push(
             Diagnostic::new(
                 Some(Span::new(SourceId(0), 0..0)),

@@ -1443,6 +1443,10 @@ pub struct EvalParams {
     /// Stage seed: the sliced directions.
     #[serde(default)]
     pub seed: u64,
+    /// The data split the samples are compared with: `test`, or `val` to choose
+    /// hyperparameters (a report's `select`) without looking at the test split.
+    #[serde(default)]
+    pub split: EvalSplit,
     /// Reference to a train stage with `method = "classifier"` whose last hidden layer gives
     /// the features of `fd` (required by `fd`, only with `fd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1476,6 +1480,31 @@ pub struct EvalParams {
 }
 
 impl Metric {
+    /// Whether lower values are better (distances, errors, NLL), higher (precision, recall,
+    /// coverage, likelihood), or neither (`nfe` counts cost, not quality).
+    pub fn lower_is_better(self) -> Option<bool> {
+        use Metric as M;
+        match self {
+            M::Nfe => None,
+            M::Precision | M::Recall | M::ModeCoverage | M::LogLikelihood => Some(false),
+            M::W2
+            | M::SlicedW2
+            | M::Mmd
+            | M::W1
+            | M::SlicedW1
+            | M::MmdLinear
+            | M::MmdPoly
+            | M::EnergyDistance
+            | M::MeanError
+            | M::MedianError
+            | M::OffModeFraction
+            | M::Nll
+            | M::Straightness
+            | M::PathEnergy
+            | M::Fd => Some(true),
+        }
+    }
+
     /// Whether the metric integrates the model's flow itself (so the evaluation reads the
     /// model behind its samples).
     pub fn reads_the_model(self) -> bool {
@@ -1484,6 +1513,16 @@ impl Metric {
             Metric::Nll | Metric::Straightness | Metric::PathEnergy
         )
     }
+}
+
+names! {
+    /// The data split an evaluation compares samples with.
+    pub enum EvalSplit {
+        /// the test split (what results tables report)
+        Test = "test",
+        /// the validation split (`n_val` points; for model selection)
+        Val = "val",
+    } default Test
 }
 
 /// Defaults of the eval keys `nll_steps`, `hutchinson_probes` and `trajectory_steps`.
@@ -1511,11 +1550,18 @@ names! {
     } default MeanStd
 }
 
-/// `[report.NAME]`: a table gathered from eval stages.
+/// `[report.NAME]`: a table (or, with `plot`, a figure) gathered from eval stages.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ReportParams {
     /// Eval stages to gather; `*` globs allowed (`"eval.*"`).
     pub from: Vec<String>,
+    /// A figure instead of a table (PNG and SVG): `rows` label its series or panel rows,
+    /// `columns` its panel columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plot: Option<PlotKind>,
+    /// The metric a `metric_vs_nfe` plot shows (only with that plot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
     /// Columns that label the rows.
     pub rows: Vec<String>,
     /// Columns that label the column groups (`metric` is the metric's name).
@@ -1523,10 +1569,92 @@ pub struct ReportParams {
     pub columns: Vec<String>,
     #[serde(default)]
     pub aggregate: Aggregate,
+    /// Axes that `mean_std` averages over (default: the seed axes). An axis also in `rows` or
+    /// `columns` is shown instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over: Option<Vec<String>>,
+    /// What follows `±` in terminal, Markdown and LaTeX tables (CSV, JSON and Parquet carry
+    /// both).
+    #[serde(default)]
+    pub interval: Interval,
+    /// Model selection: for every other combination of axes, keep the value of the `over`
+    /// axes that is best on the `split` evaluation by the metric `by`, and report the test
+    /// evaluations of the chosen instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<SelectParams>,
+    /// Cost columns read from the manifests of the evaluations' ancestors when the table is
+    /// shown (measured on the machine that ran them: not reproducible, never cached).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-drift-semantic" = false))]
+    pub costs: Vec<CostName>,
     #[serde(default)]
     pub seed: u64,
 }
 
 fn default_columns() -> Vec<String> {
     vec!["metric".into()]
+}
+
+names! {
+    /// A report's figure.
+    pub enum PlotKind {
+        /// scatter plots of 2-D samples over the test data: a panel per (row, column) label
+        Samples = "samples",
+        /// `metric` against realised NFE (log scale), a line per row label, band = spread over seeds
+        MetricVsNfe = "metric_vs_nfe",
+        /// training loss against step, a line per row label (mean over seeds, band = std)
+        Loss = "loss",
+        /// probability-flow paths of 2-D flow-matching models from fresh noise, a panel per row label
+        Trajectories = "trajectories",
+    } default Samples
+}
+
+names! {
+    /// The spread a table shows after `±`.
+    pub enum Interval {
+        /// sample standard deviation (ddof 1)
+        Std = "std",
+        /// half-width of the 95% confidence interval of the mean (Student t)
+        Ci95 = "ci95",
+    } default Std
+}
+
+/// `select = { by = "w2", split = "val", over = ["lr"] }`: hyperparameter selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectParams {
+    /// The metric that decides (its direction comes from the metric: lower W2 is better).
+    pub by: Metric,
+    /// The evaluation split that decides (the test split is what the table reports).
+    #[serde(default = "default_select_split")]
+    pub split: EvalSplit,
+    /// The axes to choose a value of, e.g. `["lr"]`.
+    pub over: Vec<String>,
+}
+
+fn default_select_split() -> EvalSplit {
+    EvalSplit::Val
+}
+
+names! {
+    /// A cost recorded in the manifest of an evaluation's ancestor.
+    pub enum CostName {
+        /// seconds of training (the train stage's compute, excluding I/O)
+        TrainTime = "train_time_s",
+        /// training steps per second
+        StepsPerSecond = "steps_per_s",
+        /// seconds of sampling
+        SampleTime = "sample_time_s",
+        /// samples drawn per second
+        SamplesPerSecond = "samples_per_s",
+        /// trainable parameters of the network (deterministic, shown with the costs)
+        ParamCount = "param_count",
+    } default TrainTime
+}
+
+impl CostName {
+    /// Whether the value is the same on every machine (parameter counts are; timings are not).
+    pub fn reproducible(self) -> bool {
+        matches!(self, CostName::ParamCount)
+    }
 }

@@ -71,6 +71,79 @@ fn typed<T: DeserializeOwned>(json: &J) -> Result<T, ParamError> {
     })
 }
 
+/// Table-only keys are errors on a figure and figure-only keys on a table, so that a stray
+/// key never looks like it took effect.
+fn check_report_options(p: &ReportParams, errors: &mut Vec<ParamError>) {
+    let table_only = [
+        ("select", p.select.is_some()),
+        ("costs", !p.costs.is_empty()),
+        ("interval", p.interval != Interval::default()),
+    ];
+    match p.plot {
+        None => {
+            if p.metric.is_some() {
+                errors.push(
+                    ParamError::new(
+                        "metric",
+                        "`metric` applies only to plot = \"metric_vs_nfe\"",
+                    )
+                    .help("a table shows every metric of its evaluations"),
+                );
+            }
+        }
+        Some(plot) => {
+            for (key, given) in table_only {
+                if given {
+                    errors.push(ParamError::new(
+                        key,
+                        format!(
+                            "`{key}` applies only to tables, not to plot = \"{}\"",
+                            plot.name()
+                        ),
+                    ));
+                }
+            }
+            match (plot, p.metric) {
+                (PlotKind::MetricVsNfe, None) => errors.push(
+                    ParamError::new("metric", "plot = \"metric_vs_nfe\" needs `metric`")
+                        .help("e.g. metric = \"w2\""),
+                ),
+                (PlotKind::MetricVsNfe, Some(_)) | (_, None) => {}
+                (other, Some(_)) => errors.push(ParamError::new(
+                    "metric",
+                    format!(
+                        "`metric` applies only to plot = \"metric_vs_nfe\", not \"{}\"",
+                        other.name()
+                    ),
+                )),
+            }
+        }
+    }
+    if let Some(select) = &p.select {
+        if select.over.is_empty() {
+            errors.push(ParamError::new("select.over", "`select.over` is empty"));
+        }
+        if select.split == EvalSplit::Test {
+            errors.push(
+                ParamError::new(
+                    "select.split",
+                    "choosing by the test split reports results selected on the data they are measured on",
+                )
+                .help("select on split = \"val\" (give the data stage `n_val`)"),
+            );
+        }
+        if select.by.lower_is_better().is_none() {
+            errors.push(ParamError::new(
+                "select.by",
+                format!(
+                    "`{}` has no better direction to select by",
+                    select.by.name()
+                ),
+            ));
+        }
+    }
+}
+
 /// Metric-specific keys: each applies only with its metrics (an error otherwise, so that a
 /// stray key never looks like it took effect), is validated, and defaults in only when one of
 /// its metrics is asked for (so evaluations without them keep their keys).
@@ -346,6 +419,7 @@ pub fn resolve_params(kind: StageKind, json: &J) -> Result<StageParams, Vec<Para
             if p.from.is_empty() {
                 errors.push(ParamError::new("from", "`from` is empty"));
             }
+            check_report_options(&p, &mut errors);
             StageParams::Report(p)
         }
     };

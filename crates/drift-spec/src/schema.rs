@@ -56,6 +56,36 @@ pub fn experiment_schema() -> &'static ParamSchema {
     SCHEMA.get_or_init(schema_of::<ExperimentParams>)
 }
 
+/// Every discriminator key of every stage kind (`generator`, `method`, `arch`, ...): the keys
+/// whose value selects which other keys a table may have.
+pub fn discriminator_tags() -> &'static std::collections::BTreeSet<String> {
+    static TAGS: OnceLock<std::collections::BTreeSet<String>> = OnceLock::new();
+    TAGS.get_or_init(|| {
+        fn walk(node: &J, out: &mut std::collections::BTreeSet<String>) {
+            match node {
+                J::Object(o) => {
+                    if let Some(branches) = o.get("oneOf").and_then(J::as_array) {
+                        out.extend(
+                            branches
+                                .iter()
+                                .filter_map(discriminator)
+                                .map(|(tag, _)| tag.to_string()),
+                        );
+                    }
+                    o.values().for_each(|v| walk(v, out));
+                }
+                J::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                _ => {}
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        for kind in StageKind::ALL {
+            walk(&stage_schema(*kind).root, &mut out);
+        }
+        out
+    })
+}
+
 /// What an object schema allows, once `$ref`, `allOf` and the matching `oneOf` branch are merged.
 #[derive(Default)]
 struct Allowed<'s> {
@@ -598,13 +628,21 @@ pub fn spec_file_schema() -> J {
         serde_json::json!({"$ref": "#/$defs/Experiment"}),
     );
     properties.extend(stage_refs);
+    properties.insert(
+        crate::extends::EXTENDS_KEY.into(),
+        serde_json::json!({
+            "type": "string",
+            "description": "A base spec this file extends, relative to this file: its tables are \
+                merged key by key, this file's keys winning (see the README, \"Composing specs\")."
+        }),
+    );
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://drift.invalid/schemas/drift-spec.schema.json",
         "title": "drift experiment spec",
         "description": "Generated from drift-spec's Rust types by `drift schema`; do not edit.",
         "type": "object",
-        "required": ["experiment"],
+        "anyOf": [{"required": ["experiment"]}, {"required": [crate::extends::EXTENDS_KEY]}],
         "additionalProperties": false,
         "properties": J::Object(properties),
         "$defs": J::Object(defs),

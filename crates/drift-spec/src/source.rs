@@ -1,8 +1,10 @@
-//! Source texts (the spec file and `--set` overrides) and byte spans into them.
+//! Source texts (the spec file, the base specs it `extends`, and `--set` overrides) and byte
+//! spans into them.
 
 use std::path::{Path, PathBuf};
 
-/// Which text a span points into: the spec file (0) or the n-th `--set` override (n + 1).
+/// Which text a span points into: the spec file (0), then base specs and `--set` overrides in
+/// the order they were read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SourceId(pub u32);
 
@@ -30,6 +32,9 @@ pub struct SourceText {
     /// The path as the user gave it, or `--set` for overrides.
     pub name: String,
     pub text: String,
+    /// The file the text was read from (None for `--set`): relative paths written in it
+    /// (`extends`, data files) are relative to its directory.
+    pub path: Option<PathBuf>,
 }
 
 /// All texts a spec was assembled from.
@@ -58,14 +63,65 @@ impl Sources {
             texts: vec![SourceText {
                 name: spec_path.display().to_string(),
                 text,
+                path: Some(spec_path.to_path_buf()),
             }],
             spec_path: spec_path.to_path_buf(),
         }
     }
 
     pub fn add(&mut self, name: String, text: String) -> SourceId {
-        self.texts.push(SourceText { name, text });
+        self.texts.push(SourceText {
+            name,
+            text,
+            path: None,
+        });
         SourceId(self.texts.len() as u32 - 1)
+    }
+
+    /// Adds the text of a file read from `path` (a base spec).
+    pub fn add_file(&mut self, path: &Path, text: String) -> SourceId {
+        self.texts.push(SourceText {
+            name: path.display().to_string(),
+            text,
+            path: Some(path.to_path_buf()),
+        });
+        SourceId(self.texts.len() as u32 - 1)
+    }
+
+    /// The directory that paths written in `source` are relative to: its file's directory, or
+    /// the spec's for `--set` overrides.
+    pub fn base_dir(&self, source: SourceId) -> PathBuf {
+        let file = self
+            .texts
+            .get(source.0 as usize)
+            .and_then(|t| t.path.as_deref())
+            .unwrap_or(&self.spec_path);
+        match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// The project root that spec files may read under: the nearest directory above the spec
+    /// that holds `.git`, else the spec's own directory (canonical).
+    pub fn project_root(&self) -> std::io::Result<PathBuf> {
+        let spec_dir = self.base_dir(SourceId(0)).canonicalize()?;
+        Ok(spec_dir
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .unwrap_or(&spec_dir)
+            .to_path_buf())
+    }
+
+    /// BLAKE3 of every text the spec was assembled from (spec, bases, overrides), in order:
+    /// provenance for shared results, never part of a key.
+    pub fn digest(&self) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new();
+        for t in &self.texts {
+            hasher.update(&(t.text.len() as u64).to_le_bytes());
+            hasher.update(t.text.as_bytes());
+        }
+        hasher.finalize()
     }
 
     pub fn text(&self, id: SourceId) -> &str {

@@ -8,7 +8,8 @@
 //!   `loss.parquet` (step, loss)
 //! - sample: `samples.parquet`, `sample.json` (realised NFE counted by the model wrapper)
 //! - eval: `metrics.parquet` (metric, value)
-//! - report: `table.parquet` (long form), `table.txt` and `table.md` (renderings without a title)
+//! - report: `table.parquet` (long form), `table.txt` and `table.md` (renderings without a title);
+//!   a `plot` report: `figure_<i>.png`, `figure_<i>.svg` and `figures.json` (see `figures`)
 
 use drift_exec::{Cost, ExecError, Executor, Job, Progress};
 use drift_nn::ComputeDevice;
@@ -18,6 +19,7 @@ use drift_spec::StageParams;
 use drift_spec::params::{self, GeneratorParams};
 
 pub mod convert;
+mod figures;
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -27,7 +29,7 @@ pub struct StageExecutor {
     pub device: ComputeDevice,
 }
 
-fn io<E: std::fmt::Display>(e: E) -> ExecError {
+pub(crate) fn io<E: std::fmt::Display>(e: E) -> ExecError {
     ExecError(e.to_string())
 }
 
@@ -318,12 +320,18 @@ fn load_network(
 ) -> Result<(drift_nn::Network, drift_dynamics::method::Method, usize), ExecError> {
     let p = train_params_of(job, role)?;
     let dir = &job.input(role).expect("checked").dir;
+    load_network_at(p, dir, device).map_err(|e| ExecError(format!("the `{role}` input: {e}")))
+}
+
+/// The generative network a train entry at `dir` holds, with its method and data dimension.
+pub(crate) fn load_network_at(
+    p: &params::TrainParams,
+    dir: &Path,
+    device: &ComputeDevice,
+) -> Result<(drift_nn::Network, drift_dynamics::method::Method, usize), ExecError> {
     let dim = model_dim(dir)?;
-    let method = convert::method(p).ok_or_else(|| {
-        ExecError(format!(
-            "the `{role}` input is a classifier, not a generative model"
-        ))
-    })?;
+    let method = convert::method(p)
+        .ok_or_else(|| ExecError("a classifier is not a generative model".into()))?;
     let cfg = convert::net_config(p, &method, dim);
     let net = drift_nn::Network::load_safetensors(&dir.join("weights.safetensors"), &cfg, device)
         .map_err(io)?;
@@ -733,10 +741,18 @@ fn run_eval(job: &Job<'_>, p: &params::EvalParams, seed: u64) -> Result<Cost, Ex
     let samples = job.input("samples").expect("eval has samples");
     let data = job.input("test_data").expect("eval has test data");
     let (dim, xs) = drift_io::read_points(&samples.dir.join("samples.parquet")).map_err(io)?;
-    let (dim_test, ys) = drift_io::read_points(&data.dir.join("test.parquet")).map_err(io)?;
+    let split = p.split.name();
+    let (dim_test, ys) =
+        drift_io::read_points(&data.dir.join(format!("{split}.parquet"))).map_err(io)?;
     if dim != dim_test {
         return Err(ExecError(format!(
-            "samples have {dim} dimensions but the test split of {} has {dim_test}",
+            "samples have {dim} dimensions but the {split} split of {} has {dim_test}",
+            data.instance.id
+        )));
+    }
+    if ys.is_empty() {
+        return Err(ExecError(format!(
+            "the {split} split of {} is empty (set its `n_{split}`)",
             data.instance.id
         )));
     }
@@ -1069,6 +1085,8 @@ pub fn report_records(
                 axes: std::collections::BTreeSet::clone(&axes),
                 metric,
                 value,
+                // Eval metrics are functions of the inputs; costs are not gathered here.
+                reproducible: true,
             });
         }
     }
@@ -1092,6 +1110,14 @@ pub fn report_config(
     p: &params::ReportParams,
     records: &[drift_report::ResultRecord],
 ) -> drift_report::ReportConfig {
+    let metric_better = |name: &str| {
+        let lower = params::Metric::from_name(name)?.lower_is_better()?;
+        Some(if lower {
+            drift_report::Better::Lower
+        } else {
+            drift_report::Better::Higher
+        })
+    };
     drift_report::ReportConfig {
         rows: p.rows.clone(),
         columns: p.columns.clone(),
@@ -1099,11 +1125,71 @@ pub fn report_config(
             params::Aggregate::MeanStd => drift_report::Aggregate::MeanStd,
             params::Aggregate::None => drift_report::Aggregate::None,
         },
-        over: match p.aggregate {
-            params::Aggregate::MeanStd => seed_axes(records),
-            params::Aggregate::None => Vec::new(),
+        over: match (p.aggregate, &p.over) {
+            (params::Aggregate::None, _) => Vec::new(),
+            (params::Aggregate::MeanStd, Some(over)) => over.clone(),
+            (params::Aggregate::MeanStd, None) => seed_axes(records),
         },
+        interval: match p.interval {
+            params::Interval::Std => drift_report::Interval::Std,
+            params::Interval::Ci95 => drift_report::Interval::Ci95,
+        },
+        better: records
+            .iter()
+            .filter_map(|r| Some((r.metric.clone(), metric_better(&r.metric)?)))
+            .collect(),
     }
+}
+
+/// A report's table with the model selection made on the way.
+pub struct ReportTable {
+    pub table: drift_report::Table,
+    pub choices: Vec<drift_report::Choice>,
+    /// The records the table was built from (after selection): which instance fed which row.
+    pub records: Vec<drift_report::ResultRecord>,
+}
+
+/// The table of a report: its evaluations' metrics plus `extra` records (the costs the CLI
+/// reads from manifests when showing a table), narrowed by `select`, then pivoted.
+pub fn report_table(
+    plan: &drift_plan::Plan,
+    p: &params::ReportParams,
+    inputs: &[(drift_plan::NodeIndex, &Path)],
+    extra: Vec<drift_report::ResultRecord>,
+) -> Result<ReportTable, ExecError> {
+    let mut records = report_records(plan, inputs)?;
+    records.extend(extra);
+    let mut choices = Vec::new();
+    if let Some(sel) = &p.select {
+        let pooled = match (&p.over, p.aggregate) {
+            (_, params::Aggregate::None) => Vec::new(),
+            (Some(over), _) => over.clone(),
+            (None, _) => seed_axes(&records),
+        };
+        let selection = drift_report::Selection {
+            by: sel.by.name().to_string(),
+            split_column: "split".into(),
+            select_split: sel.split.name().to_string(),
+            report_split: params::EvalSplit::Test.name().to_string(),
+            over: sel.over.clone(),
+            better: if sel.by.lower_is_better() == Some(false) {
+                drift_report::Better::Higher
+            } else {
+                drift_report::Better::Lower
+            },
+        };
+        let selected = drift_report::select(&records, &selection, &pooled)
+            .map_err(|e| ExecError(e.to_string()))?;
+        records = selected.records;
+        choices = selected.choices;
+    }
+    let cfg = report_config(p, &records);
+    let table = drift_report::build_table(&records, &cfg).map_err(|e| ExecError(e.to_string()))?;
+    Ok(ReportTable {
+        table,
+        choices,
+        records,
+    })
 }
 
 /// Renderings a report entry keeps, so that printing a computed report reads one file.
@@ -1113,6 +1199,9 @@ pub const CACHED_RENDERINGS: &[(&str, drift_report::Format)] = &[
 ];
 
 fn run_report(job: &Job<'_>, p: &params::ReportParams) -> Result<Cost, ExecError> {
+    if let Some(plot) = p.plot {
+        return figures::run_plot(job, p, plot);
+    }
     let inputs: Vec<(drift_plan::NodeIndex, &Path)> = job
         .instance
         .inputs
@@ -1120,9 +1209,11 @@ fn run_report(job: &Job<'_>, p: &params::ReportParams) -> Result<Cost, ExecError
         .zip(&job.inputs)
         .map(|(i, ji)| (i.node, ji.dir.as_path()))
         .collect();
-    let records = report_records(job.plan, &inputs)?;
-    let cfg = report_config(p, &records);
-    let table = drift_report::build_table(&records, &cfg).map_err(|e| ExecError(e.to_string()))?;
+    let ReportTable { table, choices, .. } = report_table(job.plan, p, &inputs, Vec::new())?;
+    write_json(
+        &job.out_dir.join("selection.json"),
+        &serde_json::Value::Array(choices.iter().map(choice_json).collect()),
+    )?;
     drift_report::write_parquet(&table, &job.out_dir.join("table.parquet")).map_err(io)?;
     // Rendered without a title: the report's name is not part of its key.
     for (file, format) in CACHED_RENDERINGS {
@@ -1130,6 +1221,19 @@ fn run_report(job: &Job<'_>, p: &params::ReportParams) -> Result<Cost, ExecError
         std::fs::write(job.out_dir.join(file), text).map_err(io)?;
     }
     Ok(Cost::new())
+}
+
+/// A selection choice as JSON: the group, the chosen values, the deciding mean.
+pub fn choice_json(c: &drift_report::Choice) -> serde_json::Value {
+    let pairs = |v: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
+        v.iter().map(|(k, x)| (k.clone(), json!(x))).collect()
+    };
+    json!({
+        "group": pairs(&c.group),
+        "chosen": pairs(&c.chosen),
+        "by_mean": c.by_mean,
+        "candidates": c.candidates,
+    })
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), ExecError> {
