@@ -17,6 +17,7 @@ mod outputs;
 mod quality;
 mod reflow;
 mod results;
+mod storage;
 mod tidy;
 mod user_data;
 mod zoo;

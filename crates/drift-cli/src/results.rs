@@ -199,6 +199,84 @@ fn row_sources(
         .collect()
 }
 
+/// The table reports as their entries hold them (`table.parquet`, `selection.json`): one file
+/// read per report instead of one per evaluation, for printing after every `drift run`. A report
+/// with cost columns is rebuilt (costs are read from manifests when shown, never cached). No
+/// row sources: the formats printed this way do not show them.
+fn cached_tables(
+    loaded: &Loaded,
+    cache: &Cache,
+    records: &[Record],
+) -> Result<Vec<ShownTable>, Failure> {
+    let needs_rebuild = loaded.plan.instances.iter().any(
+        |i| matches!(&i.params, StageParams::Report(p) if p.plot.is_none() && !p.costs.is_empty()),
+    );
+    let rebuilt = if needs_rebuild {
+        shown_tables(loaded, cache, records)?
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::new();
+    for (i, inst) in loaded.plan.instances.iter().enumerate() {
+        let StageParams::Report(params) = &inst.params else {
+            continue;
+        };
+        if params.plot.is_some() {
+            continue;
+        }
+        if !params.costs.is_empty() {
+            if let Some(t) = rebuilt.iter().find(|t| t.name == inst.stage) {
+                out.push(ShownTable {
+                    name: t.name.clone(),
+                    table: t.table.clone(),
+                    choices: t.choices.clone(),
+                    row_sources: Vec::new(),
+                });
+            }
+            continue;
+        }
+        let Some(key) = computed_key(&records[i]) else {
+            return Err(not_computed(loaded, inst, &records[i]));
+        };
+        let dir = cache.entry_dir(&key);
+        let table = drift_report::read_parquet(&dir.join("table.parquet")).map_err(fail)?;
+        let choices = match std::fs::read_to_string(dir.join("selection.json")) {
+            Ok(text) => parse_choices(&text).map_err(fail)?,
+            Err(_) => Vec::new(),
+        };
+        out.push(ShownTable {
+            name: inst.stage.clone(),
+            table,
+            choices,
+            row_sources: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// The choices `selection.json` records (written by [`drift_stages::choice_json`]).
+fn parse_choices(text: &str) -> Result<Vec<drift_report::Choice>, serde_json::Error> {
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    let pairs = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, x)| (k.clone(), x.as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    Ok(value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| drift_report::Choice {
+            group: pairs(&c["group"]),
+            chosen: pairs(&c["chosen"]),
+            by_mean: c["by_mean"].as_f64().unwrap_or(f64::NAN),
+            candidates: c["candidates"].as_u64().unwrap_or(0) as usize,
+        })
+        .collect())
+}
+
 /// Every plot report of the spec, with the figures its entry holds.
 pub fn shown_figures(
     loaded: &Loaded,
@@ -289,7 +367,11 @@ pub fn render_all(
 ) -> Result<String, Failure> {
     use drift_report::Format as F;
     let provenance = Provenance::of(&loaded.spec);
-    let tables = shown_tables(loaded, cache, records)?;
+    let tables = if format == F::Json {
+        shown_tables(loaded, cache, records)?
+    } else {
+        cached_tables(loaded, cache, records)?
+    };
     let figures = shown_figures(loaded, cache, records)?;
     let mut text = String::new();
     for t in &tables {

@@ -25,8 +25,8 @@ pub fn implementation_version(kind: StageKind) -> u32 {
         // 2: mmd on a table-driven vectorised exp (within 5e-13 of version 1), new metrics.
         StageKind::Eval => 2,
         // 2: table.parquet gains ci95/reproducible and its layout metadata; selection.json;
-        // figures.
-        StageKind::Report => 2,
+        // figures. 3: trajectory figures are at least as wide as their title.
+        StageKind::Report => 3,
     }
 }
 

@@ -35,6 +35,8 @@ struct TrajectoryFigure {
     y: Axis,
     square: u32,
     left: u32,
+    /// The title's width plus margins: a single narrow panel must not clip it.
+    min_width: u32,
 }
 
 const TITLE_H: u32 = 50;
@@ -112,6 +114,7 @@ impl TrajectoryFigure {
             y,
             square: t.panel_size.unwrap_or(360).clamp(16, 8192),
             left: 16 + y_tick_w + 8,
+            min_width: render::text_width(&t.title, render::TITLE_SIZE)?.saturating_add(40),
         })
     }
 
@@ -199,7 +202,8 @@ impl Figure for TrajectoryFigure {
             .left
             .saturating_add(n.saturating_mul(self.square))
             .saturating_add(n.saturating_sub(1).saturating_mul(GAP))
-            .saturating_add(RIGHT);
+            .saturating_add(RIGHT)
+            .max(self.min_width);
         (w, self.top() + self.square + BOTTOM)
     }
 

@@ -1,7 +1,8 @@
 //! A self-contained HTML page (inline CSS and SVG, no scripts, no network): the document
 //! builder behind `drift report`, with result tables rendered from [`Table`].
 
-use crate::render::format_significant;
+use crate::latex::best_cells;
+use crate::render::{COST_FOOTNOTE, DAGGER, text_grid};
 use crate::table::{Cell, Table};
 
 /// An HTML document assembled section by section.
@@ -70,44 +71,49 @@ impl HtmlPage {
     }
 
     /// A result table: label columns, then one column per column group with `mean ± spread`
-    /// (the spread [`Table::interval`] chooses), `—` for missing cells.
+    /// (the spread the table's interval chooses), `—` for missing cells, the best value of
+    /// each comparable group in bold (as in LaTeX), cost columns marked `†` with a footnote.
     pub fn result_table(&mut self, table: &Table) {
+        let (header, body) = text_grid(table);
+        let n_labels = table.row_names().len();
+        let n_columns = table.column_labels().len();
+        let best = best_cells(table);
         let mut html = String::from("<table class=\"results\">\n<thead><tr>");
-        for name in table.row_names() {
-            html.push_str(&format!("<th>{}</th>", escape(name)));
-        }
-        for c in 0..table.column_labels().len() {
-            html.push_str(&format!("<th>{}</th>", escape(&table.column_header(c))));
+        for h in &header {
+            html.push_str(&format!("<th>{}</th>", escape(h)));
         }
         html.push_str("</tr></thead>\n<tbody>\n");
-        for (r, labels) in table.row_labels().iter().enumerate() {
+        for (r, line) in body.iter().enumerate() {
             html.push_str("<tr>");
-            for label in labels {
-                html.push_str(&format!("<td>{}</td>", escape(label)));
-            }
-            for c in 0..table.column_labels().len() {
-                match table.cell(r, c) {
-                    Some(Cell::Value(s)) => {
-                        let text = match s.std {
-                            Some(std) => format!(
-                                "{} ± {}",
-                                format_significant(s.mean, 4),
-                                format_significant(std, 4)
-                            ),
-                            None => format_significant(s.mean, 4),
-                        };
-                        html.push_str(&format!(
-                            "<td class=\"num\" title=\"n = {}\">{}</td>",
-                            s.n_runs,
-                            escape(&text)
-                        ));
-                    }
-                    _ => html.push_str("<td class=\"missing\">—</td>"),
+            for (i, text) in line.iter().enumerate() {
+                if i < n_labels {
+                    html.push_str(&format!("<td>{}</td>", escape(text)));
+                    continue;
                 }
+                let c = i - n_labels;
+                let class = match table.cell(r, c) {
+                    Some(Cell::Value(_)) if best[r * n_columns + c] => "num best",
+                    Some(Cell::Value(_)) => "num",
+                    _ => "missing",
+                };
+                let n = match table.cell(r, c) {
+                    Some(Cell::Value(s)) => s.n_runs,
+                    _ => 0,
+                };
+                html.push_str(&format!(
+                    "<td class=\"{class}\" title=\"n = {n}\">{}</td>",
+                    escape(text)
+                ));
             }
             html.push_str("</tr>\n");
         }
         html.push_str("</tbody>\n</table>\n");
+        if !table.costs().is_empty() {
+            html.push_str(&format!(
+                "<p class=\"note\">{DAGGER} {}</p>\n",
+                escape(COST_FOOTNOTE)
+            ));
+        }
         self.body.push_str(&html);
     }
 

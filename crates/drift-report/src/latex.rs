@@ -63,7 +63,7 @@ fn math_number(v: f64) -> String {
 }
 
 /// Which cells (row-major) hold the best value of their comparable group.
-fn best_cells(table: &Table) -> Vec<bool> {
+pub(crate) fn best_cells(table: &Table) -> Vec<bool> {
     let n_columns = table.column_labels().len();
     let n_rows = table.row_labels().len();
     let mut bold = vec![false; n_rows * n_columns];

@@ -223,7 +223,7 @@ fn with_dagger(text: String, marked: bool) -> String {
 }
 
 /// Header row and body rows as text, cost marks included.
-fn text_grid(table: &Table) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn text_grid(table: &Table) -> (Vec<String>, Vec<Vec<String>>) {
     let mut header: Vec<String> = table.row_names().to_vec();
     header.extend(
         (0..table.column_labels().len())
