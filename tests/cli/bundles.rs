@@ -90,6 +90,15 @@ fn a_bundle_reproduces_bit_for_bit_and_altered_results_are_named() {
         out.stdout
     );
 
+    // The spec's current results against the bundle's: the same tables, cell for cell.
+    let out = s.drift(&["diff", bundle.to_str().unwrap(), figures.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("0 changed, 12 unchanged"),
+        "{}",
+        out.stdout
+    );
+
     // Swap the metrics of two evaluations inside the bundle: reproduce names both.
     let plan: serde_json::Value =
         serde_json::from_slice(&entries.iter().find(|(n, _)| n == "plan.json").unwrap().1).unwrap();

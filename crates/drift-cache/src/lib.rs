@@ -200,17 +200,31 @@ impl Cache {
                 }
                 Ok(_) => {}
             }
-            if verify_content {
-                match hash_file(&path) {
-                    Ok((digest, _)) if digest == record.digest => {}
-                    Ok(_) => {
-                        return damaged(name, "content differs from its recorded digest".into());
-                    }
-                    Err(e) => return damaged(name, e.to_string()),
-                }
-            }
+        }
+        if verify_content && let Some(d) = self.verify_content(key, &manifest) {
+            return EntryCheck::Damaged(d);
         }
         EntryCheck::Complete(Box::new(manifest))
+    }
+
+    /// Hashes every file `manifest` lists in `key`'s entry and compares it with the recorded
+    /// digest: the first mismatch, or None. For an entry whose manifest and sizes were already
+    /// checked ([`Cache::check_entry`] without content), so that a caller checking many
+    /// entries reads each manifest once.
+    pub fn verify_content(&self, key: &StageKey, manifest: &Manifest) -> Option<Damage> {
+        let dir = self.entry_dir(key);
+        for (name, record) in &manifest.files {
+            let problem = match hash_file(&dir.join(name)) {
+                Ok((digest, _)) if digest == record.digest => continue,
+                Ok(_) => "content differs from its recorded digest".to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Some(Damage {
+                file: name.clone(),
+                problem,
+            });
+        }
+        None
     }
 
     /// Takes the exclusive lock of `key` for this process, waiting while another process (or

@@ -267,6 +267,33 @@ fn unpack(bundle: &Path, into: &Path) -> Result<Vec<String>, Failure> {
     Ok(names)
 }
 
+/// The report tables a bundle holds, by report name (`drift diff` against a bundle).
+pub fn bundle_tables(bundle: &Path) -> Result<Vec<(String, drift_report::Table)>, Failure> {
+    let work = tempfile::tempdir().map_err(fail)?;
+    unpack(bundle, work.path())?;
+    let plan: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("plan.json"))
+            .map_err(|_| bad_bundle(bundle, "no plan.json: not a drift bundle".into()))?,
+    )
+    .map_err(|e| bad_bundle(bundle, format!("plan.json: {e}")))?;
+    let mut out = Vec::new();
+    for inst in plan["instances"].as_array().into_iter().flatten() {
+        let (Some(id), Some(key)) = (inst["id"].as_str(), inst["key"].as_str()) else {
+            continue;
+        };
+        let Some(name) = id.strip_prefix("report.") else {
+            continue;
+        };
+        let path = work.path().join("entries").join(key).join("table.parquet");
+        if path.exists() {
+            let table = drift_report::read_parquet(&path)
+                .map_err(|e| bad_bundle(bundle, format!("{id}: {e}")))?;
+            out.push((name.to_string(), table));
+        }
+    }
+    Ok(out)
+}
+
 /// `drift reproduce BUNDLE`: reruns the bundled experiment in a fresh cache (a temporary one
 /// unless `--cache-dir` is given) and compares keys and results with the bundle. Exit 0 when
 /// everything matches bit for bit, 1 when something differs.

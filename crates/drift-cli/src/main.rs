@@ -148,12 +148,12 @@ enum Command {
         out: PathBuf,
     },
     /// Compare the report tables of two result sets, cell by cell (old -> new, change): two
-    /// specs in one cache, or one spec in two caches (`--old-cache`). Exits 1 when anything
-    /// differs.
+    /// specs in one cache, one spec in two caches (`--old-cache`), or a spec against a bundle
+    /// from `drift export`. Exits 1 when anything differs.
     Diff {
-        /// The old spec.
+        /// The old spec (`.toml`) or bundle.
         old: PathBuf,
-        /// The new spec (default: the old one, with `--old-cache`).
+        /// The new spec or bundle (default: the old one, with `--old-cache`).
         new: Option<PathBuf>,
         /// The cache holding the old results (default: --cache).
         #[arg(long)]
@@ -262,20 +262,8 @@ fn main() -> ExitCode {
             old_cache,
             format,
         } => {
-            let side = |spec: PathBuf| SpecArgs {
-                spec,
-                overrides: Vec::new(),
-                device: None,
-                max_instances: None,
-            };
             let new = new.unwrap_or_else(|| old.clone());
-            results::diff(
-                &cli.cache,
-                &side(old),
-                &side(new),
-                old_cache.as_deref(),
-                &format,
-            )
+            results::diff(&cli.cache, &old, &new, old_cache.as_deref(), &format)
         }
         Command::Export {
             spec,

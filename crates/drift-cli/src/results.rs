@@ -595,21 +595,39 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `drift diff OLD NEW`: every report table of two result sets (two specs, or one spec in two
-/// caches), matched by report name, old -> new. Cost columns are left out: timings differ
-/// between any two runs.
+/// `drift diff OLD NEW`: every report table of two result sets, matched by report name, old ->
+/// new. A side is a spec (its tables in a cache: `--old-cache` for the old one) or a bundle
+/// written by `drift export` (any path not ending in `.toml`). Cost columns are left out:
+/// timings differ between any two runs.
 pub fn diff(
     cache_dir: &Path,
-    old: &crate::SpecArgs,
-    new: &crate::SpecArgs,
+    old: &Path,
+    new: &Path,
     old_cache: Option<&Path>,
     format: &str,
 ) -> u8 {
     finish((|| {
         let format = drift_report::Format::from_name(format)
             .map_err(|e| invalid(format!("error: --format: {e}")))?;
-        let side = |args: &crate::SpecArgs, dir: &Path| -> Result<Vec<ShownTable>, Failure> {
-            let loaded = load(args)?;
+        let side = |path: &Path, dir: &Path| -> Result<Vec<ShownTable>, Failure> {
+            if path.extension().is_none_or(|e| e != "toml") {
+                return Ok(crate::bundle::bundle_tables(path)?
+                    .into_iter()
+                    .map(|(name, table)| ShownTable {
+                        name,
+                        table,
+                        choices: Vec::new(),
+                        row_sources: Vec::new(),
+                    })
+                    .collect());
+            }
+            let args = crate::SpecArgs {
+                spec: path.to_path_buf(),
+                overrides: Vec::new(),
+                device: None,
+                max_instances: None,
+            };
+            let loaded = load(&args)?;
             let cache = open_cache(dir)?;
             let records = drift_exec::status(&loaded.plan, &cache);
             tables_with(&loaded, &cache, &records, false)

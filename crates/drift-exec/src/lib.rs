@@ -179,6 +179,9 @@ pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
 /// sizes only: enough to learn which keys a spec reaches, as `gc` and `verify` need).
 pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Record> {
     let mut records: Vec<Record> = Vec::with_capacity(plan.instances.len());
+    // The manifests of fresh entries, kept for the content pass below (read once).
+    let mut manifests: Vec<Option<Box<drift_cache::Manifest>>> =
+        Vec::with_capacity(plan.instances.len());
     for inst in &plan.instances {
         let mut digests = Vec::with_capacity(inst.inputs.len());
         let mut stale_inputs = Vec::new();
@@ -192,6 +195,7 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
         if !stale_inputs.is_empty() {
             record.reasons = unknown_key_reasons(cache, plan, inst, &stale_inputs);
             records.push(record);
+            manifests.push(None);
             continue;
         }
         let comps = inst.key_components(plan, &digests);
@@ -199,9 +203,11 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
         record.key = Some(key);
         // Sizes here; file digests below, for all entries at once.
         let found = cache.check_entry(&key, false);
+        let mut manifest = None;
         if let EntryCheck::Complete(m) = found {
             record.state = State::Fresh;
             record.output = Some(m.output);
+            manifest = Some(m);
         } else if let EntryCheck::Damaged(d) = found {
             record.reasons = vec![Reason::ArtifactDamaged {
                 file: d.file,
@@ -218,6 +224,7 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
             record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
         }
         records.push(record);
+        manifests.push(manifest);
     }
     // Every file of every fresh entry against its recorded digest (in parallel: this is most
     // of a no-op status's time), so a damaged entry never shows as fresh. A damaged entry keeps
@@ -226,12 +233,10 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
     use rayon::prelude::*;
     let damage: Vec<(usize, drift_cache::Damage)> = records
         .par_iter()
+        .zip(manifests.par_iter())
         .enumerate()
-        .filter(|(_, r)| verify_content && r.state == State::Fresh)
-        .filter_map(|(i, r)| match cache.check_entry(r.key.as_ref()?, true) {
-            EntryCheck::Damaged(d) => Some((i, d)),
-            _ => None,
-        })
+        .filter(|_| verify_content)
+        .filter_map(|(i, (r, m))| Some((i, cache.verify_content(r.key.as_ref()?, m.as_ref()?)?)))
         .collect();
     for (i, d) in damage {
         records[i].state = State::Stale;
