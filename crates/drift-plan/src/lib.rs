@@ -1298,6 +1298,7 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
         seen.push(n);
         let inst = &instances[n.index()];
         let label = format!("{}.{}", inst.kind.name(), inst.stage);
+        let label_dot = format!("{label}.");
         // Swept parameters are represented by their coordinate only.
         let inherited: Vec<&str> = inst
             .inputs
@@ -1314,11 +1315,7 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
             .iter()
             .map(|c| c.name.as_str())
             .filter(|c| !inherited.contains(c))
-            .map(|c| {
-                c.strip_prefix(&format!("{label}."))
-                    .unwrap_or(c)
-                    .to_string()
-            })
+            .map(|c| c.strip_prefix(&label_dot).unwrap_or(c).to_string())
             .collect();
         for (k, v) in flatten_params(&inst.semantic) {
             if own_axes.contains(&k) {
@@ -1342,10 +1339,13 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
         }
     }
     let coords = &instances[ix.index()].coords;
+    let mut counts: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+    for (short, _, _) in &entries {
+        *counts.entry(short.as_str()).or_default() += 1;
+    }
     let mut out = BTreeMap::new();
     for (short, qualified, value) in &entries {
-        let count = entries.iter().filter(|(s, _, _)| s == short).count();
-        if count == 1 {
+        if counts[short.as_str()] == 1 {
             out.insert(short.clone(), value.clone());
         } else {
             out.insert(qualified.clone(), value.clone());
