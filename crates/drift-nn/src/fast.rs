@@ -1,6 +1,8 @@
 //! The fast CPU training path: host-buffer forward pass, hand-derived backward pass, weighted
 //! MSE loss and a fused AdamW / gradient-clip / EMA update for every [`Arch`] and
-//! [`Activation`], used by [`crate::train`] on the CPU instead of candle autograd.
+//! [`Activation`], used by [`crate::train`] on the CPU instead of candle autograd; and
+//! [`FastForward`], the same forward pass without gradients, behind every CPU
+//! [`crate::Evaluator`] (sampling, likelihoods, figures).
 //!
 //! Parameters, moments and activations live in host `f32` buffers. Matrix products go through
 //! the gemm kernel candle's CPU matmul uses, on strided views ([`crate::host_gemm`]: no
@@ -160,6 +162,56 @@ fn activate_scalar(act: Activation, z: &mut [f32], d: &mut [f32]) {
                 // As candle: elu keeps x where x >= 0 (sign-positive), derivative 1 where x > 0.
                 *z = SELU_SCALE * if x >= 0.0 { x } else { e - SELU_ALPHA };
                 *d = SELU_SCALE * if x > 0.0 { 1.0 } else { e };
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    /// The activation in place, without its derivative (forward-only evaluation).
+    ActivateValueKernel { act: Activation, z: &'a mut [f32] } =>
+        activate_value_scalar(act, z)
+}
+
+/// Applies the activation to `z` in place (no derivative).
+fn activate_value(act: Activation, z: &mut [f32]) {
+    pulp::Arch::new().dispatch(ActivateValueKernel {
+        act,
+        z,
+        _life: std::marker::PhantomData,
+    });
+}
+
+/// The values of [`activate_scalar`], expression for expression, so that evaluation and
+/// training's forward pass give the same bits (tested below); only the derivative is dropped.
+#[inline(always)]
+fn activate_value_scalar(act: Activation, z: &mut [f32]) {
+    match act {
+        Activation::Silu => {
+            for z in z.iter_mut() {
+                let x = *z;
+                let s = 1.0 / (1.0 + exp_f32(-x));
+                *z = x * s;
+            }
+        }
+        Activation::Relu => {
+            for z in z.iter_mut() {
+                *z = z.max(0.0);
+            }
+        }
+        Activation::Gelu => {
+            for z in z.iter_mut() {
+                let x = *z;
+                let cdf = 0.5
+                    * (1.0 + candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2));
+                *z = x * cdf;
+            }
+        }
+        Activation::Selu => {
+            for z in z.iter_mut() {
+                let x = *z;
+                let e = SELU_ALPHA * exp_f32(x);
+                *z = SELU_SCALE * if x >= 0.0 { x } else { e - SELU_ALPHA };
             }
         }
     }
@@ -384,38 +436,12 @@ fn add_in_place(a: &mut [f32], b: &[f32]) {
 impl FastNet {
     /// Copies a network's parameters.
     pub(crate) fn from_network(net: &Network) -> Result<Self, NnError> {
+        let layers = host_layers(net, true)?;
         let cfg = net.config().clone();
-        let mut by_name: std::collections::BTreeMap<String, Vec<f32>> = net
-            .host_values()?
-            .into_iter()
-            .map(|(name, _, data)| (name, data))
-            .collect();
-        let mut take = |name: String| {
-            by_name
-                .remove(&name)
-                .ok_or_else(|| NnError::Internal(format!("fast path: missing parameter {name}")))
-        };
-        let mut layers = Vec::new();
-        for l in cfg.layers() {
-            let w = take(format!("{}.weight", l.name))?;
-            let b = take(format!("{}.bias", l.name))?;
-            layers.push(Layer {
-                fan_in: l.fan_in,
-                fan_out: l.fan_out,
-                gw: vec![0.0; w.len()],
-                gb: vec![0.0; b.len()],
-                w,
-                b,
-            });
-        }
-        let blocks = match cfg.arch {
-            Arch::ResMlp { depth, .. } => depth,
-            Arch::Mlp { .. } => 0,
-        };
         Ok(FastNet {
+            time_cols: vec![Vec::new(); block_count(&cfg)],
             cfg,
             layers,
-            time_cols: vec![Vec::new(); blocks],
             chunks: Vec::new(),
         })
     }
@@ -539,17 +565,61 @@ impl FastNet {
     /// Copies each residual block's time-feature weight columns, transposed, into
     /// `time_cols` (`wt[q][j] = W[j][width + q]`).
     fn refresh_time_cols(&mut self) {
-        let Arch::ResMlp { width: w, .. } = self.cfg.arch else {
-            return;
-        };
-        let e = self.cfg.time.dim();
-        let blocks = &self.layers[1..self.layers.len() - 1];
-        for (wt, block) in self.time_cols.iter_mut().zip(blocks) {
-            wt.resize(e * w, 0.0);
-            for q in 0..e {
-                for j in 0..w {
-                    wt[q * w + j] = block.w[j * block.fan_in + w + q];
-                }
+        fill_time_cols(&self.cfg, &self.layers, &mut self.time_cols);
+    }
+}
+
+/// The network's parameters as host layers in forward order; `grads` allocates the gradient
+/// buffers (training), otherwise they stay empty (forward-only evaluation).
+fn host_layers(net: &Network, grads: bool) -> Result<Vec<Layer>, NnError> {
+    let mut by_name: std::collections::BTreeMap<String, Vec<f32>> = net
+        .host_values()?
+        .into_iter()
+        .map(|(name, _, data)| (name, data))
+        .collect();
+    let mut take = |name: String| {
+        by_name
+            .remove(&name)
+            .ok_or_else(|| NnError::Internal(format!("fast path: missing parameter {name}")))
+    };
+    let mut layers = Vec::new();
+    for l in net.config().layers() {
+        let w = take(format!("{}.weight", l.name))?;
+        let b = take(format!("{}.bias", l.name))?;
+        let zeros = |len: usize| if grads { vec![0.0; len] } else { Vec::new() };
+        layers.push(Layer {
+            fan_in: l.fan_in,
+            fan_out: l.fan_out,
+            gw: zeros(w.len()),
+            gb: zeros(b.len()),
+            w,
+            b,
+        });
+    }
+    Ok(layers)
+}
+
+/// Residual blocks of the architecture (0 for a plain MLP).
+fn block_count(cfg: &NetConfig) -> usize {
+    match cfg.arch {
+        Arch::ResMlp { depth, .. } => depth,
+        Arch::Mlp { .. } => 0,
+    }
+}
+
+/// Copies each residual block's time-feature weight columns, transposed, into `time_cols`
+/// (`wt[q][j] = W[j][width + q]`); nothing for a plain MLP.
+fn fill_time_cols(cfg: &NetConfig, layers: &[Layer], time_cols: &mut [Vec<f32>]) {
+    let Arch::ResMlp { width: w, .. } = cfg.arch else {
+        return;
+    };
+    let e = cfg.time.dim();
+    let blocks = &layers[1..layers.len() - 1];
+    for (wt, block) in time_cols.iter_mut().zip(blocks) {
+        wt.resize(e * w, 0.0);
+        for q in 0..e {
+            for j in 0..w {
+                wt[q * w + j] = block.w[j * block.fan_in + w + q];
             }
         }
     }
@@ -822,6 +892,188 @@ fn res_mlp_pass(
         View::rowmajor(rows, input_layer.fan_in),
     );
     column_sums(delta, gb);
+}
+
+/// The forward-only fast path of a CPU [`crate::Evaluator`] (sampling, likelihoods, figures):
+/// the network's parameters copied to the host once, and per call the layer code of
+/// training's forward pass ([`matmul_into`], [`add_bias`], [`BlockInKernel`], the activation
+/// values of [`activate_scalar`]) on the same fixed [`CHUNK_ROWS`]-row chunks. Each chunk runs
+/// on one thread and writes only its own rows of the output (nothing is reduced across
+/// chunks), so the result has the same bits at any thread count.
+pub(crate) struct FastForward {
+    cfg: NetConfig,
+    /// In forward order, without gradient buffers.
+    layers: Vec<Layer>,
+    /// Each residual block's time-feature weight columns, transposed (`e x width`).
+    time_cols: Vec<Vec<f32>>,
+    /// The time feature of the current call, repeated for one chunk's rows (the time is
+    /// common to every row, so every chunk reads the same rows).
+    feature: Vec<f32>,
+    /// Workspaces kept across calls, one per group of chunks run as one parallel task: a
+    /// bounded number (a few per thread, not one per chunk), so a call on a million rows does
+    /// not allocate a million rows of activations.
+    works: Vec<ForwardWork>,
+}
+
+/// The buffers of one chunk's forward pass: the network input and two activation buffers
+/// used in turn (no layer's input is kept once the next layer has read it).
+#[derive(Default)]
+struct ForwardWork {
+    x: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// Parallel tasks per rayon thread: a few, so that work stealing can even out a thread slowed
+/// by other load on the machine.
+const GROUPS_PER_THREAD: usize = 4;
+
+impl FastForward {
+    /// Copies a network's parameters.
+    pub(crate) fn from_network(net: &Network) -> Result<Self, NnError> {
+        let cfg = net.config().clone();
+        let layers = host_layers(net, false)?;
+        let mut time_cols = vec![Vec::new(); block_count(&cfg)];
+        fill_time_cols(&cfg, &layers, &mut time_cols);
+        Ok(FastForward {
+            cfg,
+            layers,
+            time_cols,
+            feature: Vec::new(),
+            works: Vec::new(),
+        })
+    }
+
+    /// The network's output (`rows x out_dim`) on `rows` state rows at the common time `t`.
+    pub(crate) fn eval(&mut self, t: f64, state: &[f32], rows: usize) -> Vec<f32> {
+        use rayon::prelude::*;
+        let (sd, e, od) = (self.cfg.state_dim, self.cfg.time.dim(), self.cfg.out_dim);
+        debug_assert_eq!(state.len(), rows * sd);
+        let mut out = vec![0f32; rows * od];
+        if rows == 0 {
+            return out;
+        }
+        // The feature exactly as the candle path computes it (f64, rounded to f32), once.
+        self.feature.resize(e, 0.0);
+        self.cfg.time.write(t, &mut self.feature);
+        let per_chunk = CHUNK_ROWS.min(rows);
+        for r in 1..per_chunk {
+            self.feature.extend_from_within(..e);
+            debug_assert_eq!(self.feature.len(), (r + 1) * e);
+        }
+        let n_chunks = rows.div_ceil(CHUNK_ROWS);
+        let threads = rayon::current_num_threads();
+        let groups = if threads > 1 {
+            n_chunks.min(threads * GROUPS_PER_THREAD)
+        } else {
+            1
+        };
+        if self.works.len() < groups {
+            self.works.resize_with(groups, ForwardWork::default);
+        }
+        // Group g takes the whole chunks [g n / groups, (g + 1) n / groups): group boundaries
+        // fall on chunk boundaries, so the chunks, and each row's bits, do not depend on
+        // the grouping.
+        let mut tasks = Vec::with_capacity(groups);
+        let mut rest: &mut [f32] = &mut out;
+        for (g, work) in self.works[..groups].iter_mut().enumerate() {
+            let (c0, c1) = (g * n_chunks / groups, (g + 1) * n_chunks / groups);
+            let (r0, r1) = (c0 * CHUNK_ROWS, (c1 * CHUNK_ROWS).min(rows));
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut((r1 - r0) * od);
+            rest = tail;
+            tasks.push((work, &state[r0 * sd..r1 * sd], mine));
+        }
+        let (cfg, layers, time_cols, feature) =
+            (&self.cfg, &self.layers, &self.time_cols, &self.feature);
+        let run = |(work, state, out): (&mut ForwardWork, &[f32], &mut [f32])| {
+            for (s, o) in state
+                .chunks(CHUNK_ROWS * sd)
+                .zip(out.chunks_mut(CHUNK_ROWS * od))
+            {
+                chunk_forward(cfg, layers, time_cols, feature, work, s, o);
+            }
+        };
+        if groups > 1 {
+            tasks.into_par_iter().for_each(run);
+        } else {
+            tasks.into_iter().for_each(run);
+        }
+        out
+    }
+}
+
+/// One chunk's forward pass (as [`chunk_pass`] without loss or backward), its output written
+/// into `out` (`rows x out_dim` of this chunk).
+fn chunk_forward(
+    cfg: &NetConfig,
+    layers: &[Layer],
+    time_cols: &[Vec<f32>],
+    feature: &[f32],
+    work: &mut ForwardWork,
+    state: &[f32],
+    out: &mut [f32],
+) {
+    let (sd, e) = (cfg.state_dim, cfg.time.dim());
+    let rows = state.len() / sd;
+    let feature = &feature[..rows * e];
+    let ForwardWork { x, a, b } = work;
+    x.clear();
+    for (s, f) in state.chunks_exact(sd).zip(feature.chunks_exact(e)) {
+        x.extend_from_slice(s);
+        x.extend_from_slice(f);
+    }
+    let linear = |z: &mut Vec<f32>, input: &[f32], layer: &Layer| {
+        matmul_into(
+            z,
+            input,
+            View::rowmajor(rows, layer.fan_in),
+            &layer.w,
+            layer.weight_view().t(),
+        );
+        add_bias(z, &layer.b);
+    };
+    // After each step `a` holds the current layer's output.
+    match cfg.arch {
+        Arch::Mlp { .. } => {
+            // Every layer but the last is activated, so each one after the first activates
+            // its input (with no hidden layer the one linear map is the output).
+            linear(a, x, &layers[0]);
+            for layer in &layers[1..] {
+                activate_value(cfg.activation, a);
+                linear(b, a, layer);
+                std::mem::swap(a, b);
+            }
+        }
+        Arch::ResMlp { width: w, .. } => {
+            let (input_layer, rest) = layers.split_first().expect("input layer");
+            let (output, blocks) = rest.split_last().expect("output layer");
+            linear(a, x, input_layer);
+            for (block, wt) in blocks.iter().zip(time_cols) {
+                matmul_into(
+                    b,
+                    a,
+                    View::rowmajor(rows, w),
+                    &block.w,
+                    View::leading(w, w, block.fan_in).t(),
+                );
+                pulp::Arch::new().dispatch(BlockInKernel {
+                    z: b,
+                    h: a,
+                    feature,
+                    wt,
+                    bias: &block.b,
+                    w,
+                    e,
+                    _life: std::marker::PhantomData,
+                });
+                activate_value(cfg.activation, b);
+                std::mem::swap(a, b);
+            }
+            linear(b, a, output);
+            std::mem::swap(a, b);
+        }
+    }
+    out.copy_from_slice(a);
 }
 
 /// AdamW with candle's `ParamsAdamW` defaults, fused into one pass per parameter tensor.
@@ -1222,6 +1474,148 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Rows for the evaluation tests: empty, one, one short of a chunk, one chunk, one past,
+    /// and two and a third chunks.
+    const EVAL_ROWS: [usize; 6] = [0, 1, 127, 128, 129, 300];
+
+    fn random_state(cfg: &NetConfig, rows: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+        (0..rows * cfg.state_dim)
+            .map(|_| (rng.random::<f64>() * 4.0 - 2.0) as f32)
+            .collect()
+    }
+
+    #[test]
+    fn evaluation_matches_candle_forward() {
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        for cfg in configs() {
+            let net = random_net(&cfg, &mut rng);
+            let mut fast = net.evaluator();
+            let mut reference = net.candle_evaluator();
+            for rows in EVAL_ROWS {
+                for t in [0.0, 0.37, 0.999] {
+                    let state = random_state(&cfg, rows, &mut rng);
+                    let got = fast.eval(t, &state).unwrap();
+                    let want = reference.eval(t, &state).unwrap();
+                    assert_eq!(got.len(), rows * cfg.out_dim, "{cfg:?} rows {rows}");
+                    let err = rel_err(&got, &want);
+                    assert!(
+                        err < 1e-5,
+                        "{cfg:?} rows {rows} t {t}: relative error {err}"
+                    );
+                }
+            }
+            assert!(
+                fast.runs_fast(),
+                "{cfg:?}: the CPU evaluator took the candle path"
+            );
+        }
+    }
+
+    #[test]
+    fn evaluation_is_trainings_forward_pass() {
+        // The same layer code as training's forward: equal bits, not just close values.
+        let mut rng = ChaCha8Rng::seed_from_u64(19);
+        for cfg in configs() {
+            let net = random_net(&cfg, &mut rng);
+            let mut train_net = FastNet::from_network(&net).unwrap();
+            let mut fast = FastForward::from_network(&net).unwrap();
+            let rows = 300;
+            let state = random_state(&cfg, rows, &mut rng);
+            let t = 0.61;
+            let mut feature = vec![0f32; rows * cfg.time.dim()];
+            for out in feature.chunks_exact_mut(cfg.time.dim()) {
+                cfg.time.write(t, out);
+            }
+            let want = train_net.forward(&state, &feature, rows);
+            let got = fast.eval(t, &state, rows);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{cfg:?}: evaluation differs from training's forward pass"
+            );
+        }
+    }
+
+    #[test]
+    fn evaluation_has_the_same_bits_at_any_thread_count() {
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        let cfgs = [
+            NetConfig {
+                arch: Arch::Mlp {
+                    hidden: vec![32, 32],
+                },
+                activation: Activation::Silu,
+                time: TimeFeature::Sinusoidal { dim: 8 },
+                state_dim: 2,
+                out_dim: 2,
+            },
+            NetConfig {
+                arch: Arch::ResMlp {
+                    width: 16,
+                    depth: 3,
+                },
+                activation: Activation::Gelu,
+                time: TimeFeature::Log1m,
+                state_dim: 4,
+                out_dim: 2,
+            },
+        ];
+        for cfg in cfgs {
+            let net = random_net(&cfg, &mut rng);
+            // 2000 rows: 16 chunks, more than 3 threads' groups; then the other sizes through
+            // the same evaluator, so its reused buffers are exercised too.
+            let sizes: Vec<usize> = std::iter::once(2000).chain(EVAL_ROWS).collect();
+            let inputs: Vec<Vec<f32>> = sizes
+                .iter()
+                .map(|&rows| random_state(&cfg, rows, &mut rng))
+                .collect();
+            let in_pool = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| {
+                        let mut ev = net.evaluator();
+                        inputs
+                            .iter()
+                            .map(|x| ev.eval(0.3, x).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+            };
+            let one = in_pool(1);
+            let three = in_pool(3);
+            for ((a, b), rows) in one.iter().zip(&three).zip(&sizes) {
+                assert!(
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{cfg:?} rows {rows}: 1 and 3 threads differ"
+                );
+            }
+            // A fresh evaluator per size gives the same bits as the reused one.
+            for (x, want) in inputs.iter().zip(&one) {
+                let fresh = net.evaluator().eval(0.3, x).unwrap();
+                assert_eq!(&fresh, want);
+            }
+        }
+    }
+
+    #[test]
+    fn evaluation_counts_every_call() {
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let cfg = configs()[0].clone();
+        let net = random_net(&cfg, &mut rng);
+        let mut ev = net.evaluator();
+        assert!(ev.eval(0.2, &[]).unwrap().is_empty());
+        assert_eq!((ev.calls(), net.nfe()), (1, 1));
+        for rows in EVAL_ROWS {
+            ev.eval(0.5, &random_state(&cfg, rows, &mut rng)).unwrap();
+        }
+        assert_eq!((ev.calls(), net.nfe()), (7, 7));
+        // A ragged input is an error and no call.
+        assert!(ev.eval(0.5, &[1.0; 4]).is_err());
+        assert_eq!((ev.calls(), net.nfe()), (7, 7));
     }
 
     #[test]

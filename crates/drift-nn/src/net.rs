@@ -447,8 +447,27 @@ impl Network {
         forward(&self.cfg, &self.layers, state, time)
     }
 
-    /// An evaluator for sampling (detached weights: no autograd graph; its own call counter).
+    /// An evaluator for sampling (its own call counter). On the CPU it runs the fast host
+    /// forward pass (`fast::FastForward`) on a copy of the parameters taken at its
+    /// first call, so weights changed afterwards (`load_from`) need a new evaluator; elsewhere
+    /// candle's forward pass on detached weights (no autograd graph).
     pub fn evaluator(&self) -> Evaluator<'_> {
+        let path = if crate::fast::supported(&self.cfg, &self.device) {
+            EvalPath::Pending
+        } else {
+            EvalPath::Candle
+        };
+        self.evaluator_with(path)
+    }
+
+    /// An evaluator that always runs candle's forward pass (the reference the fast path is
+    /// tested against).
+    #[cfg(test)]
+    pub(crate) fn candle_evaluator(&self) -> Evaluator<'_> {
+        self.evaluator_with(EvalPath::Candle)
+    }
+
+    fn evaluator_with(&self, path: EvalPath) -> Evaluator<'_> {
         Evaluator {
             net: self,
             layers: self
@@ -456,6 +475,7 @@ impl Network {
                 .iter()
                 .map(|l| Linear::new(l.weight().detach(), l.bias().map(Tensor::detach)))
                 .collect(),
+            path,
             calls: 0,
         }
     }
@@ -546,12 +566,24 @@ fn hidden_features(
     }
 }
 
-/// Evaluates a network on detached views of its weights (same storage, no autograd graph).
-/// Every forward call is counted here and on the network.
+/// Evaluates a network: on the CPU through the fast host forward pass, elsewhere on detached
+/// views of its weights (same storage, no autograd graph). Every forward call is counted here
+/// and on the network.
 pub struct Evaluator<'a> {
     net: &'a Network,
     layers: Vec<Linear>,
+    path: EvalPath,
     calls: u64,
+}
+
+/// Which forward pass an [`Evaluator`] runs.
+enum EvalPath {
+    /// The fast host path, its parameters not copied yet: the copy can fail and
+    /// [`Network::evaluator`] cannot, so it is made by the first call with rows.
+    Pending,
+    Fast(Box<crate::fast::FastForward>),
+    /// candle's forward pass (CUDA, or a configuration the fast path refuses).
+    Candle,
 }
 
 impl Evaluator<'_> {
@@ -565,6 +597,12 @@ impl Evaluator<'_> {
         &self.net.cfg
     }
 
+    /// Whether the fast host path has served this evaluator's calls.
+    #[cfg(test)]
+    pub(crate) fn runs_fast(&self) -> bool {
+        matches!(self.path, EvalPath::Fast(_))
+    }
+
     /// One forward call on host rows (`rows x state_dim`, f32) at the common time `t`.
     pub fn eval(&mut self, t: f64, state: &[f32]) -> Result<Vec<f32>, NnError> {
         let cfg = &self.net.cfg;
@@ -574,6 +612,12 @@ impl Evaluator<'_> {
         self.net.nfe.fetch_add(1, Ordering::Relaxed);
         if rows == 0 {
             return Ok(Vec::new());
+        }
+        if matches!(self.path, EvalPath::Pending) {
+            self.path = EvalPath::Fast(Box::new(crate::fast::FastForward::from_network(self.net)?));
+        }
+        if let EvalPath::Fast(fast) = &mut self.path {
+            return Ok(fast.eval(t, state, rows));
         }
         let (x, time) = host_inputs(cfg, &self.net.device, t, state, rows)?;
         let out = forward(cfg, &self.layers, &x, &time)?;

@@ -21,12 +21,15 @@ pub fn implementation_version(kind: StageKind) -> u32 {
         StageKind::Data => 1,
         // 2: the fast CPU path sums gradients over fixed 128-row chunks (other bits than 1).
         StageKind::Train => 2,
-        StageKind::Sample => 1,
+        // 2: on the CPU the network's forward pass runs the fast host path (other bits).
+        StageKind::Sample => 2,
         // 2: mmd on a table-driven vectorised exp (within 5e-13 of version 1), new metrics.
-        StageKind::Eval => 2,
+        // 3: nll / straightness / path_energy evaluate the model through the fast CPU forward.
+        StageKind::Eval => 3,
         // 2: table.parquet gains ci95/reproducible and its layout metadata; selection.json;
-        // figures. 3: trajectory figures are at least as wide as their title.
-        StageKind::Report => 3,
+        // figures. 3: trajectory figures are at least as wide as their title. 4: trajectories
+        // evaluate the model through the fast CPU forward.
+        StageKind::Report => 4,
     }
 }
 
