@@ -85,7 +85,15 @@ pub struct Manifest {
     pub key: StageKey,
     /// The instance id that produced the entry (informational; ids are not part of keys).
     pub id: String,
-    pub components: KeyComponents,
+    /// Every key component, written for people and tools. drift never reads it back (slot
+    /// sidecars explain reruns), so reading a manifest skips it unparsed: `None` after a read.
+    /// (Parsing it was the largest part of reading 1000 manifests in a no-op `status`.)
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "skip_components"
+    )]
+    pub components: Option<KeyComponents>,
     pub files: BTreeMap<String, FileRecord>,
     pub output: OutputDigest,
     /// Cost figures (wall time, samples/s, parameter count, realised NFE): never in a key.
@@ -94,6 +102,13 @@ pub struct Manifest {
     pub drift_version: String,
     pub host: String,
     pub created_unix: u64,
+}
+
+fn skip_components<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<KeyComponents>, D::Error> {
+    serde::de::IgnoredAny::deserialize(d)?;
+    Ok(None)
 }
 
 /// What was last recorded for an instance id.
@@ -171,23 +186,17 @@ impl Cache {
     /// what is wrong). With `verify_content`, every file is hashed and compared with the
     /// manifest's digest, so a flipped byte is found too; without, only sizes are compared.
     pub fn check_entry(&self, key: &StageKey, verify_content: bool) -> EntryCheck {
+        let manifest = match self.check_manifest(key) {
+            EntryCheck::Complete(m) => m,
+            other => return other,
+        };
         let dir = self.entry_dir(key);
-        if !dir.exists() {
-            return EntryCheck::Absent;
-        }
         let damaged = |file: &str, problem: String| {
             EntryCheck::Damaged(Damage {
                 file: file.to_string(),
                 problem,
             })
         };
-        let manifest = match read_manifest(&dir.join(MANIFEST)) {
-            Ok(m) => m,
-            Err(e) => return damaged(MANIFEST, e.to_string()),
-        };
-        if manifest.key != *key {
-            return damaged(MANIFEST, format!("records key {}", manifest.key.short()));
-        }
         for (name, record) in &manifest.files {
             let path = dir.join(name);
             match fs::metadata(&path) {
@@ -204,7 +213,33 @@ impl Cache {
         if verify_content && let Some(d) = self.verify_content(key, &manifest) {
             return EntryCheck::Damaged(d);
         }
-        EntryCheck::Complete(Box::new(manifest))
+        EntryCheck::Complete(manifest)
+    }
+
+    /// The entry's manifest alone: absent (no entry directory), damaged (unreadable manifest,
+    /// or one for another key), or complete as far as the manifest goes; the files are not
+    /// looked at. For callers that check the files next ([`Cache::verify_content`]), so each
+    /// file is opened once.
+    pub fn check_manifest(&self, key: &StageKey) -> EntryCheck {
+        let dir = self.entry_dir(key);
+        let path = dir.join(MANIFEST);
+        let damaged = |problem: String| {
+            EntryCheck::Damaged(Damage {
+                file: MANIFEST.to_string(),
+                problem,
+            })
+        };
+        match read_manifest(&path) {
+            Ok(m) if m.key == *key => EntryCheck::Complete(Box::new(m)),
+            Ok(m) => damaged(format!("records key {}", m.key.short())),
+            // No manifest: no entry at all, or one whose manifest is gone.
+            Err(CacheError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !dir.exists() =>
+            {
+                EntryCheck::Absent
+            }
+            Err(e) => damaged(e.to_string()),
+        }
     }
 
     /// Hashes every file `manifest` lists in `key`'s entry and compares it with the recorded
@@ -214,9 +249,17 @@ impl Cache {
     pub fn verify_content(&self, key: &StageKey, manifest: &Manifest) -> Option<Damage> {
         let dir = self.entry_dir(key);
         for (name, record) in &manifest.files {
-            let problem = match hash_file(&dir.join(name)) {
+            let problem = match hash_file_expecting(&dir.join(name), record.bytes) {
+                Ok((_, bytes)) if bytes != record.bytes => {
+                    format!("{bytes} bytes, the manifest says {}", record.bytes)
+                }
                 Ok((digest, _)) if digest == record.digest => continue,
                 Ok(_) => "content differs from its recorded digest".to_string(),
+                Err(CacheError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    "missing".to_string()
+                }
                 Err(e) => e.to_string(),
             };
             return Some(Damage {
@@ -315,7 +358,7 @@ impl Cache {
             format: 1,
             key,
             id: id.to_string(),
-            components,
+            components: Some(components),
             files,
             output,
             cost,
@@ -570,6 +613,35 @@ pub fn hash_file(path: &Path) -> Result<(FileDigest, u64), CacheError> {
     Ok((FileDigest(*hasher.finalize().as_bytes()), len))
 }
 
+/// [`hash_file`] of a file expected to hold `expected` bytes: small files are read with one
+/// `read` into a buffer of that size plus one (open, read, read, close: no `statx` or `lseek`,
+/// which `read_to_end` adds to find a size it is told here). The byte count returned is the
+/// file's real size when it differs.
+pub fn hash_file_expecting(path: &Path, expected: u64) -> Result<(FileDigest, u64), CacheError> {
+    if expected >= 1 << 24 {
+        return hash_file(path);
+    }
+    let mut file = fs::File::open(path).map_err(io(path))?;
+    let mut buf = vec![0u8; expected as usize + 1];
+    let mut filled = 0;
+    loop {
+        let n = file.read(&mut buf[filled..]).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+        if filled == buf.len() {
+            // Longer than recorded: report its real size.
+            let len = file.metadata().map_err(io(path))?.len();
+            return Ok((FileDigest([0; 32]), len));
+        }
+    }
+    Ok((
+        FileDigest(*blake3::hash(&buf[..filled]).as_bytes()),
+        filled as u64,
+    ))
+}
+
 /// Writes a file through a temporary sibling and a rename, so readers see all or nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
     write_renamed(path, bytes, true)
@@ -609,6 +681,33 @@ fn hostname() -> String {
 mod tests {
     use super::*;
     use drift_plan::key::KeyInput;
+
+    #[test]
+    fn hashing_with_an_expected_size_agrees_with_hashing_and_reports_real_sizes() {
+        let dir = tempdir();
+        fs::create_dir_all(&dir).unwrap();
+        for len in [0usize, 1, 4095, 4096, 70_000] {
+            let path = dir.join(format!("f{len}"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            fs::write(&path, &bytes).unwrap();
+            let (digest, n) = hash_file(&path).unwrap();
+            assert_eq!(n, len as u64);
+            assert_eq!(hash_file_expecting(&path, len as u64).unwrap(), (digest, n));
+            // Recorded shorter or longer than the file: the real size comes back.
+            if len > 0 {
+                assert_eq!(
+                    hash_file_expecting(&path, len as u64 - 1).unwrap().1,
+                    len as u64
+                );
+            }
+            assert_eq!(
+                hash_file_expecting(&path, len as u64 + 5).unwrap().1,
+                len as u64
+            );
+        }
+        assert!(hash_file_expecting(&dir.join("missing"), 3).is_err());
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     fn comps(x: u64) -> KeyComponents {
         KeyComponents {

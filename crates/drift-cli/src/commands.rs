@@ -194,7 +194,8 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
             outln!("{}", json_records(&records));
             return Ok(exit::OK);
         }
-        let mut out = std::io::stdout().lock();
+        // One write for the whole listing (stdout is line-buffered: 1000 lines were 1000 writes).
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let width = records.iter().map(|r| r.id.len()).max().unwrap_or(0);
         for r in &records {
             let reasons: Vec<String> = r.reasons.iter().map(|x| x.to_string()).collect();
@@ -218,6 +219,7 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
             count(State::Stale),
             count(State::Failed)
         );
+        let _ = out.flush();
         Ok(exit::OK)
     })())
 }

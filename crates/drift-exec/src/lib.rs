@@ -201,8 +201,13 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
         let comps = inst.key_components(plan, &digests);
         let key = comps.key();
         record.key = Some(key);
-        // Sizes here; file digests below, for all entries at once.
-        let found = cache.check_entry(&key, false);
+        // With content checks, only the manifest here: the pass below opens every file once
+        // (size and digest, all entries in parallel). Without, sizes here.
+        let found = if verify_content {
+            cache.check_manifest(&key)
+        } else {
+            cache.check_entry(&key, false)
+        };
         let mut manifest = None;
         if let EntryCheck::Complete(m) = found {
             record.state = State::Fresh;

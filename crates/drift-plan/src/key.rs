@@ -133,18 +133,19 @@ pub fn canonical_json(v: &J) -> String {
 }
 
 fn write_canonical(v: &J, out: &mut String) {
+    use std::fmt::Write as _;
     match v {
         J::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &J)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push('{');
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (k, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&J::String((*k).clone()).to_string());
+                write_json_string(k, out);
                 out.push(':');
-                write_canonical(&map[*k], out);
+                write_canonical(item, out);
             }
             out.push('}');
         }
@@ -158,7 +159,23 @@ fn write_canonical(v: &J, out: &mut String) {
             }
             out.push(']');
         }
-        other => out.push_str(&other.to_string()),
+        J::String(text) => write_json_string(text, out),
+        // serde_json's compact form, written in place (no temporary string).
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+/// `text` as a JSON string, byte for byte as serde_json writes it: quoted as is when nothing
+/// needs escaping (the common case for parameter names and values), else through serde_json.
+fn write_json_string(text: &str, out: &mut String) {
+    if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&J::String(text.to_string()).to_string());
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
     }
 }
 
@@ -240,6 +257,34 @@ mod tests {
         let mut d = c.clone();
         d.inputs[0].id = "renamed".into();
         assert_eq!(d.key(), c.key());
+    }
+
+    #[test]
+    fn canonical_json_is_serde_jsons_compact_form_with_sorted_keys() {
+        // The fast string path must write exactly what serde_json writes (keys depend on it).
+        let v = json!({
+            "z": ["plain", "quote\"d", "back\\slash", "tab\tnew\nline", "\u{1}ctl", "ünï ✓", "\u{7f}"],
+            "a": {"n": -0.0, "big": 1e300, "small": 5e-324, "int": -7, "t": true, "f": null},
+            "m\"k": 1,
+        });
+        let mut sorted = serde_json::Map::new();
+        let mut pairs: Vec<(String, J)> = v.as_object().unwrap().clone().into_iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (k, x) in pairs {
+            let x = match x {
+                J::Object(o) => {
+                    let mut inner: Vec<(String, J)> = o.into_iter().collect();
+                    inner.sort_by(|a, b| a.0.cmp(&b.0));
+                    J::Object(inner.into_iter().collect())
+                }
+                other => other,
+            };
+            sorted.insert(k, x);
+        }
+        assert_eq!(
+            canonical_json(&v),
+            serde_json::to_string(&J::Object(sorted)).unwrap()
+        );
     }
 
     #[test]

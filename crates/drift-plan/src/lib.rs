@@ -67,6 +67,9 @@ pub struct Instance {
     pub inputs: Vec<Input>,
     /// Train/sample instances compute on a device; their key includes its class and dtype.
     pub device: Option<String>,
+    /// `semantic` flattened to (dotted name, display value), computed once: the table columns
+    /// every descendant's [`columns_of`] reads.
+    pub flat_params: Vec<(String, String)>,
 }
 
 impl Instance {
@@ -1178,6 +1181,7 @@ impl Builder<'_> {
                 for i in &inputs {
                     self.graph.add_edge(i.node, ix, ());
                 }
+                let flat_params = flatten_params(&semantic);
                 self.instances.push(Instance {
                     id: id.clone(),
                     aliases: Vec::new(),
@@ -1188,6 +1192,7 @@ impl Builder<'_> {
                     semantic,
                     inputs,
                     device,
+                    flat_params,
                 });
                 self.by_identity.insert(identity, ix);
                 ix
@@ -1289,9 +1294,11 @@ pub fn display_json(v: &J) -> String {
 /// name (nested keys dotted), qualified as `KIND.NAME.key` where a short name is ambiguous; sweep
 /// coordinates keep their short names; reference keys show the referenced stage's name.
 pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, String> {
-    // (short name, qualified name, value) from the instance and each ancestor along first inputs
-    // and the model chain.
-    let mut entries: Vec<(String, String, String)> = Vec::new();
+    // (short name, stage label, value) from the instance and each ancestor along first inputs
+    // and the model chain; the qualified name `label.short` is built only where short names
+    // collide. Borrowed from the instances: this runs once per gathered evaluation.
+    let mut entries: Vec<(&str, usize, &str)> = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
     let mut stack = vec![ix];
     let mut seen = Vec::new();
     while let Some(n) = stack.pop() {
@@ -1302,6 +1309,8 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
         let inst = &instances[n.index()];
         let label = format!("{}.{}", inst.kind.name(), inst.stage);
         let label_dot = format!("{label}.");
+        let at = labels.len();
+        labels.push(label);
         // Swept parameters are represented by their coordinate only.
         let inherited: Vec<&str> = inst
             .inputs
@@ -1313,18 +1322,18 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
                     .map(|c| c.name.as_str())
             })
             .collect();
-        let own_axes: Vec<String> = inst
+        let own_axes: Vec<&str> = inst
             .coords
             .iter()
             .map(|c| c.name.as_str())
             .filter(|c| !inherited.contains(c))
-            .map(|c| c.strip_prefix(&label_dot).unwrap_or(c).to_string())
+            .map(|c| c.strip_prefix(&label_dot).unwrap_or(c))
             .collect();
-        for (k, v) in flatten_params(&inst.semantic) {
-            if own_axes.contains(&k) {
+        for (k, v) in &inst.flat_params {
+            if own_axes.contains(&k.as_str()) {
                 continue;
             }
-            entries.push((k.clone(), format!("{label}.{k}"), v));
+            entries.push((k, at, v));
         }
         for input in &inst.inputs {
             if inst.kind == StageKind::Report {
@@ -1332,11 +1341,7 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
             }
             let up = &instances[input.node.index()];
             if input.role != "test_data" {
-                entries.push((
-                    input.role.clone(),
-                    format!("{label}.{}", input.role),
-                    up.stage.clone(),
-                ));
+                entries.push((&input.role, at, &up.stage));
                 stack.push(input.node);
             }
         }
@@ -1344,15 +1349,16 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
     let coords = &instances[ix.index()].coords;
     let mut counts: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
     for (short, _, _) in &entries {
-        *counts.entry(short.as_str()).or_default() += 1;
+        *counts.entry(short).or_default() += 1;
     }
     let mut out = BTreeMap::new();
-    for (short, qualified, value) in &entries {
-        if counts[short.as_str()] == 1 {
-            out.insert(short.clone(), value.clone());
+    for (short, at, value) in &entries {
+        let name = if counts[short] == 1 {
+            (*short).to_string()
         } else {
-            out.insert(qualified.clone(), value.clone());
-        }
+            format!("{}.{short}", labels[*at])
+        };
+        out.insert(name, (*value).to_string());
     }
     // Sweep coordinates keep their short names (the axis the user wrote).
     for c in coords {
