@@ -123,6 +123,36 @@ fn a_bundle_reproduces_bit_for_bit_and_altered_results_are_named() {
         .unwrap()
         .1
         .clone();
+    // And replace the report's table by the table of a longer training (same layout, other
+    // values): reproduce names the rows that differ.
+    let dir = s.dir.path();
+    for name in ["tiny.toml", "tiny-figures.toml"] {
+        std::fs::copy(spec(name), dir.join(name)).unwrap();
+    }
+    let longer = s.write(
+        "longer.toml",
+        "extends = \"tiny-figures.toml\"\n[experiment]\nname = \"longer\"\n[train.fm]\nsteps = 31\n",
+    );
+    s.run_json(&longer, &[]);
+    let pattern = dir.join("alt-{report}.parquet");
+    let out = s.drift(&[
+        "table",
+        longer.to_str().unwrap(),
+        "--format",
+        "parquet",
+        "--out",
+        pattern.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let other_table = std::fs::read(dir.join("alt-quality.parquet")).unwrap();
+    let report_key = plan["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "report.quality")
+        .map(|i| i["key"].as_str().unwrap().to_string())
+        .unwrap();
+    let table_entry = format!("entries/{report_key}/table.parquet");
     let altered = s.dir.path().join("altered.tar");
     {
         let mut builder = tar::Builder::new(std::fs::File::create(&altered).unwrap());
@@ -131,6 +161,8 @@ fn a_bundle_reproduces_bit_for_bit_and_altered_results_are_named() {
                 &b
             } else if *name == metrics_of(evals[1].1) {
                 &a
+            } else if *name == table_entry {
+                &other_table
             } else {
                 bytes
             };
@@ -152,6 +184,12 @@ fn a_bundle_reproduces_bit_for_bit_and_altered_results_are_named() {
             out.stdout
         );
     }
+    assert!(
+        out.stdout
+            .contains("report.quality: row gaussians / flow_matching / 1 w2: "),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -465,6 +465,29 @@ fn compare(
                         b.len()
                     ));
                 }
+            } else if name == "table.parquet" {
+                // Name the rows and cells that differ, not just the file.
+                let read = |p: &Path| drift_report::read_parquet(p).map_err(fail);
+                let (a, b) = (read(&entry.join(&name))?, read(&dir.join(&name))?);
+                match drift_report::diff(&a, &b) {
+                    Ok(d) => {
+                        for cell in d.cells.iter().filter(|c| {
+                            matches!(c.change.status(), "changed" | "added" | "removed")
+                        }) {
+                            out.push(format!(
+                                "{id}: row {} {}: {} in the bundle, {} in the rerun",
+                                cell.row.join(" / "),
+                                cell.header,
+                                cell.change.old_mean().map_or("—".into(), |v| v.to_string()),
+                                cell.change.new_mean().map_or("—".into(), |v| v.to_string()),
+                            ));
+                        }
+                        if d.summary().changed + d.summary().added + d.summary().removed == 0 {
+                            out.push(format!("{id}: {name} differs (spreads or layout)"));
+                        }
+                    }
+                    Err(e) => out.push(format!("{id}: {name} differs ({e})")),
+                }
             } else {
                 out.push(format!("{id}: {name} differs"));
             }

@@ -174,7 +174,13 @@ pub fn run(
         } else if failed + skipped == 0 {
             out!(
                 "{}",
-                report_text(&loaded, &cache, &records, drift_report::Format::Terminal)?
+                report_text(
+                    &loaded,
+                    &cache,
+                    &records,
+                    drift_report::Format::Terminal,
+                    stdout_in_colour()
+                )?
             );
         }
         Ok(if failed + skipped > 0 {
@@ -385,7 +391,8 @@ pub fn table(cache_dir: &Path, args: &SpecArgs, format: &str, out: Option<&Path>
         }
         let format = drift_report::Format::from_name(format)
             .map_err(|e| invalid(format!("error: --format: {e}")))?;
-        let text = report_text(&loaded, &cache, &records, format)?;
+        let colour = out.is_none() && stdout_in_colour();
+        let text = report_text(&loaded, &cache, &records, format, colour)?;
         match out {
             None => out!("{text}"),
             Some(path) => {
@@ -420,14 +427,24 @@ pub(crate) fn computed_key(record: &Record) -> Option<drift_plan::key::StageKey>
     }
 }
 
-/// Every report as text (see [`crate::results::render_all`]).
+/// Every report as text (see [`crate::results::render_all`]); `colour` styles terminal tables.
 fn report_text(
     loaded: &Loaded,
     cache: &Cache,
     records: &[Record],
     format: drift_report::Format,
+    colour: bool,
 ) -> Result<String, Failure> {
-    crate::results::render_all(loaded, cache, records, format)
+    crate::results::render_all(loaded, cache, records, format, colour)
+}
+
+/// Whether stdout is a colour terminal: a terminal, `NO_COLOR` unset (no-color.org), and
+/// `TERM` not `dumb`.
+fn stdout_in_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
 pub(crate) fn not_computed(

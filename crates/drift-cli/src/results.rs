@@ -364,6 +364,7 @@ pub fn render_all(
     cache: &Cache,
     records: &[Record],
     format: drift_report::Format,
+    colour: bool,
 ) -> Result<String, Failure> {
     use drift_report::Format as F;
     let provenance = Provenance::of(&loaded.spec);
@@ -377,7 +378,11 @@ pub fn render_all(
     for t in &tables {
         let title = format!("report.{}", t.name);
         let notes = choice_lines(report_params(loaded, &t.name), &t.choices);
-        let body = drift_report::render(&t.table, &title, format);
+        let body = if colour && format == F::Terminal {
+            drift_report::render_terminal_coloured(&t.table, &title)
+        } else {
+            drift_report::render(&t.table, &title, format)
+        };
         match format {
             F::Json => {
                 let mut doc: serde_json::Value = serde_json::from_str(&body).map_err(fail)?;

@@ -101,7 +101,7 @@ pub use diff::{CellChange, CellDiff, DiffSummary, TableDiff, diff, render_diff};
 pub use error::{CellConflict, ReportError};
 pub use html::{HtmlPage, escape as html_escape};
 pub use order::{compare_label_tuples, compare_labels};
-pub use render::{Format, format_significant, render};
+pub use render::{Format, format_significant, render, render_terminal_coloured};
 pub use select::{Choice, Selected, Selection, select};
 pub use student_t::student_t_quantile;
 pub use table::{

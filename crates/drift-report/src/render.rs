@@ -255,8 +255,31 @@ fn width(s: &str) -> usize {
 }
 
 fn render_terminal(table: &Table, title: &str) -> String {
+    terminal_text(table, title, false)
+}
+
+/// The terminal rendering with ANSI styles for a colour terminal: the title and header bold,
+/// the best value of each comparable group (as LaTeX bolds it) bold green, missing cells dim.
+/// Same layout and text as [`Format::Terminal`]; callers choose it when stdout is a terminal
+/// and `NO_COLOR` is unset.
+pub fn render_terminal_coloured(table: &Table, title: &str) -> String {
+    terminal_text(table, title, true)
+}
+
+const BOLD: &str = "\x1b[1m";
+const BEST: &str = "\x1b[1;32m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+fn terminal_text(table: &Table, title: &str, colour: bool) -> String {
     let (header, body) = text_grid(table);
     let n_labels = table.row_names().len();
+    let n_columns = table.column_labels().len();
+    let best = if colour {
+        crate::latex::best_cells(table)
+    } else {
+        Vec::new()
+    };
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             body.iter()
@@ -266,33 +289,59 @@ fn render_terminal(table: &Table, title: &str) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    let line = |cells: &[String]| -> String {
+    // `style(i, text)` wraps an already padded cell; widths count the plain text only.
+    let line = |cells: &[String], style: &dyn Fn(usize, String) -> String| -> String {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let pad = " ".repeat(widths[i] - width(s));
-                if i < n_labels {
+                let padded = if i < n_labels {
                     format!("{s}{pad}")
                 } else {
                     format!("{pad}{s}")
-                }
+                };
+                style(i, padded)
             })
             .collect();
         parts.join("  ").trim_end().to_string()
     };
+    let plain = |_: usize, s: String| s;
     let mut out = String::new();
     if !title.is_empty() {
-        out.push_str(title);
+        if colour {
+            out.push_str(&format!("{BOLD}{title}{RESET}"));
+        } else {
+            out.push_str(title);
+        }
         out.push('\n');
     }
-    out.push_str(&line(&header));
+    if colour {
+        out.push_str(&line(&header, &|_, s| format!("{BOLD}{s}{RESET}")));
+    } else {
+        out.push_str(&line(&header, &plain));
+    }
     out.push('\n');
     let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     out.push_str(&dashes.join("  "));
     out.push('\n');
-    for row in &body {
-        out.push_str(&line(row));
+    for (r, row) in body.iter().enumerate() {
+        if colour {
+            let style = |i: usize, s: String| -> String {
+                if i < n_labels {
+                    return s;
+                }
+                let c = i - n_labels;
+                match table.cell(r, c) {
+                    Some(Cell::Value(_)) if best[r * n_columns + c] => format!("{BEST}{s}{RESET}"),
+                    Some(Cell::Value(_)) => s,
+                    _ => format!("{DIM}{s}{RESET}"),
+                }
+            };
+            out.push_str(&line(row, &style));
+        } else {
+            out.push_str(&line(row, &plain));
+        }
         out.push('\n');
     }
     if !table.costs().is_empty() {

@@ -329,3 +329,42 @@ w2 & rings & $\mathbf{0.25}$ & $1$ \\
     assert!(got.contains("gan & $\\mathbf{0.5}$ \\\\\n"), "{got}");
     assert!(got.contains("sb & $0.75$ \\\\\n"), "{got}");
 }
+
+/// Removes ANSI SGR sequences (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn coloured_terminal_text_is_the_plain_text_with_styles_on_best_and_missing_cells() {
+    let table = build_table(&method_records(), &method_config(Interval::Std)).unwrap();
+    let plain = render(&table, "report.t", Format::Terminal);
+    let coloured = drift_report::render_terminal_coloured(&table, "report.t");
+    assert_ne!(plain, coloured);
+    assert_eq!(strip_ansi(&coloured), plain, "same layout and text");
+    // ot_cfm has the best w2 (0.25) and the best acc (0.75 ties with fm: both bold); gan's
+    // missing acc is dim.
+    let line = |name: &str| {
+        coloured
+            .lines()
+            .find(|l| strip_ansi(l).starts_with(name))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line("ot_cfm").contains("\u{1b}[1;32m"), "{coloured}");
+    assert!(line("gan").contains("\u{1b}[2m"), "{coloured}");
+    assert!(!line("gan").contains("\u{1b}[1;32m"), "{coloured}");
+}
