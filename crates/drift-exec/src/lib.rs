@@ -198,8 +198,9 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
             manifests.push(None);
             continue;
         }
-        let comps = inst.key_components(plan, &digests);
-        let key = comps.key();
+        // The key alone (no components) for the common case, a fresh entry; the components
+        // are built only to explain staleness.
+        let key = inst.key(plan, &digests);
         record.key = Some(key);
         // With content checks, only the manifest here: the pass below opens every file once
         // (size and digest, all entries in parallel). Without, sizes here.
@@ -222,10 +223,12 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
             .read_failure(&plan.experiment_name, &inst.id)
             .filter(|f| f.key == key)
         {
+            let comps = inst.key_components(plan, &digests);
             record.state = State::Failed;
             record.error = Some(f.error);
             record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
         } else {
+            let comps = inst.key_components(plan, &digests);
             record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
         }
         records.push(record);

@@ -87,32 +87,56 @@ pub struct KeyInput {
 
 impl KeyComponents {
     pub fn key(&self) -> StageKey {
-        let mut h = blake3::Hasher::new();
-        h.update(b"drift-stage-key\0v1\0");
-        field(&mut h, "kind", self.kind.as_bytes());
-        field(&mut h, "version", &self.version.to_le_bytes());
-        field(&mut h, "params", canonical_json(&self.params).as_bytes());
-        field(
-            &mut h,
-            "experiment_seed",
-            &self.experiment_seed.to_le_bytes(),
-        );
-        field(
-            &mut h,
-            "device",
-            self.device.as_deref().unwrap_or("").as_bytes(),
-        );
-        field(
-            &mut h,
-            "dtype",
-            self.dtype.as_deref().unwrap_or("").as_bytes(),
-        );
-        field(&mut h, "inputs", &(self.inputs.len() as u64).to_le_bytes());
-        for input in &self.inputs {
-            field(&mut h, &input.role, &input.digest.0);
-        }
-        StageKey(*h.finalize().as_bytes())
+        let inputs: Vec<(&str, OutputDigest)> = self
+            .inputs
+            .iter()
+            .map(|i| (i.role.as_str(), i.digest))
+            .collect();
+        stage_key(&KeyParts {
+            kind: &self.kind,
+            version: self.version,
+            params_canonical: &canonical_json(&self.params),
+            experiment_seed: self.experiment_seed,
+            device: self.device.as_deref(),
+            dtype: self.dtype.as_deref(),
+            inputs: &inputs,
+        })
     }
+}
+
+/// The parts a key hashes, borrowed, with the parameters already in canonical JSON: lets a
+/// caller that holds them (a planned instance) compute a key without building
+/// [`KeyComponents`].
+pub struct KeyParts<'a> {
+    pub kind: &'a str,
+    pub version: u32,
+    pub params_canonical: &'a str,
+    pub experiment_seed: u64,
+    pub device: Option<&'a str>,
+    pub dtype: Option<&'a str>,
+    /// (role, output digest) per input, in input order.
+    pub inputs: &'a [(&'a str, OutputDigest)],
+}
+
+/// The key of `parts`: the one definition of the key encoding.
+pub fn stage_key(parts: &KeyParts<'_>) -> StageKey {
+    let mut h = blake3::Hasher::new();
+    h.update(b"drift-stage-key\0v1\0");
+    field(&mut h, "kind", parts.kind.as_bytes());
+    field(&mut h, "version", &parts.version.to_le_bytes());
+    field(&mut h, "params", parts.params_canonical.as_bytes());
+    field(
+        &mut h,
+        "experiment_seed",
+        &parts.experiment_seed.to_le_bytes(),
+    );
+    field(&mut h, "device", parts.device.unwrap_or("").as_bytes());
+    field(&mut h, "dtype", parts.dtype.unwrap_or("").as_bytes());
+    field(&mut h, "inputs", &(parts.inputs.len() as u64).to_le_bytes());
+    for (role, digest) in parts.inputs {
+        field(&mut h, role, &digest.0);
+    }
+    StageKey(*h.finalize().as_bytes())
 }
 
 /// Length-prefixed so that no two different component lists encode the same bytes.

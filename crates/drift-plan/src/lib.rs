@@ -70,6 +70,9 @@ pub struct Instance {
     /// `semantic` flattened to (dotted name, display value), computed once: the table columns
     /// every descendant's [`columns_of`] reads.
     pub flat_params: Vec<(String, String)>,
+    /// `semantic` in canonical JSON, computed once (planning hashes it for identity; every
+    /// key hashes it again).
+    pub semantic_canonical: String,
 }
 
 impl Instance {
@@ -82,6 +85,26 @@ impl Instance {
 
     pub fn input(&self, role: &str) -> Option<NodeIndex> {
         self.inputs.iter().find(|i| i.role == role).map(|i| i.node)
+    }
+
+    /// The key, given the output digest of every input (in `inputs` order): the same as
+    /// `key_components(plan, digests).key()`, without building the components.
+    pub fn key(&self, plan: &Plan, digests: &[OutputDigest]) -> key::StageKey {
+        let inputs: Vec<(&str, OutputDigest)> = self
+            .inputs
+            .iter()
+            .zip(digests)
+            .map(|(i, d)| (i.role.as_str(), *d))
+            .collect();
+        key::stage_key(&key::KeyParts {
+            kind: self.kind.name(),
+            version: implementation_version(self.kind),
+            params_canonical: &self.semantic_canonical,
+            experiment_seed: plan.experiment_seed,
+            device: self.device.as_deref(),
+            dtype: self.device.as_ref().map(|_| DTYPE),
+            inputs: &inputs,
+        })
     }
 
     /// The key components, given the output digest of every input (in `inputs` order).
@@ -1161,9 +1184,10 @@ impl Builder<'_> {
         let id = format_id(def, &coords);
         let device = matches!(def.kind, StageKind::Train | StageKind::Sample)
             .then(|| self.options.device_class.clone());
+        let semantic_canonical = key::canonical_json(&semantic);
         let mut h = blake3::Hasher::new();
         h.update(def.kind.name().as_bytes());
-        h.update(key::canonical_json(&semantic).as_bytes());
+        h.update(semantic_canonical.as_bytes());
         for i in &inputs {
             h.update(i.role.as_bytes());
             h.update(&(i.node.index() as u64).to_le_bytes());
@@ -1193,6 +1217,7 @@ impl Builder<'_> {
                     inputs,
                     device,
                     flat_params,
+                    semantic_canonical,
                 });
                 self.by_identity.insert(identity, ix);
                 ix

@@ -327,3 +327,39 @@ fn a_million_instance_sweep_is_refused_with_its_count() {
         "{message}"
     );
 }
+
+/// `Instance::key` (the fast path `status` uses) is `key_components(..).key()` for every
+/// instance, whatever the input digests.
+#[test]
+fn an_instances_key_equals_the_key_of_its_components() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/specs/tiny-figures.toml"
+    ))
+    .unwrap()
+    .replace("extends = \"tiny.toml\"", "");
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/specs/tiny.toml"
+    ))
+    .unwrap();
+    // tiny-figures without its `extends` line, appended to its base: one self-contained text.
+    let merged = format!(
+        "{base}\n{}",
+        text.replace("[experiment]\nname = \"tiny-figures\"\n", "")
+    );
+    let spec = drift_spec::parse(Sources::new(Path::new("merged.toml"), merged), &[]).unwrap();
+    let plan = drift_plan::build(&spec, &PlanOptions::default()).unwrap();
+    assert!(plan.instances.len() > 20);
+    for (n, inst) in plan.instances.iter().enumerate() {
+        let digests: Vec<drift_plan::key::OutputDigest> = (0..inst.inputs.len())
+            .map(|i| drift_plan::key::OutputDigest([(n * 7 + i) as u8; 32]))
+            .collect();
+        assert_eq!(
+            inst.key(&plan, &digests),
+            inst.key_components(&plan, &digests).key(),
+            "{}",
+            inst.id
+        );
+    }
+}
