@@ -12,7 +12,7 @@
 //!   file of a report, `loss.parquet` and `model.json` of trainings (`weights.safetensors`
 //!   with `--with-weights`).
 
-use crate::commands::{Failure, Loaded, computed_key, finish, load, open_cache, parallelism};
+use crate::commands::{Failure, Loaded, computed_key, fail, finish, load, open_cache, parallelism};
 use crate::exit;
 use crate::progress::Reporter;
 use crate::provenance::{CpuInfo, Provenance};
@@ -26,10 +26,6 @@ use std::path::{Component, Path, PathBuf};
 const FORMAT: u64 = 1;
 /// The largest file a bundle may hold (weights of big models fit; a hostile size does not).
 const MAX_FILE_BYTES: u64 = 8 << 30;
-
-fn fail(e: impl std::fmt::Display) -> Failure {
-    Failure::from(anyhow::anyhow!("{e}"))
-}
 
 fn bad_bundle(path: &Path, message: String) -> Failure {
     Failure {

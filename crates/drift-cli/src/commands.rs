@@ -28,6 +28,11 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// Any displayable error as a failure of the environment (exit 3), its text as the message.
+pub(crate) fn fail(e: impl std::fmt::Display) -> Failure {
+    Failure::from(anyhow::anyhow!("{e}"))
+}
+
 pub(crate) fn finish(result: Result<u8, Failure>) -> u8 {
     match result {
         Ok(code) => code,

@@ -3,7 +3,7 @@
 //! (`drift report`), and the comparison of two result sets (`drift diff`).
 
 use crate::commands::{
-    Failure, Loaded, computed_key, finish, invalid, load, not_computed, open_cache,
+    Failure, Loaded, computed_key, fail, finish, invalid, load, not_computed, open_cache,
 };
 use crate::exit;
 use crate::provenance::Provenance;
@@ -37,10 +37,6 @@ pub struct ShownFigures {
     pub figures: Vec<(String, String)>,
 }
 
-fn fail(e: impl std::fmt::Display) -> Failure {
-    Failure::from(anyhow::anyhow!("{e}"))
-}
-
 /// The computed key of every instance, by node.
 fn key_of(records: &[Record], node: NodeIndex) -> Option<drift_plan::key::StageKey> {
     computed_key(&records[node.index()])
@@ -64,46 +60,68 @@ fn tables_with(
     records: &[Record],
     with_costs: bool,
 ) -> Result<Vec<ShownTable>, Failure> {
-    let mut out = Vec::new();
-    for (i, inst) in loaded.plan.instances.iter().enumerate() {
-        let StageParams::Report(params) = &inst.params else {
-            continue;
-        };
-        if params.plot.is_some() {
-            continue;
-        }
-        if computed_key(&records[i]).is_none() {
-            return Err(not_computed(loaded, inst, &records[i]));
-        }
-        let mut inputs = Vec::new();
-        for input in &inst.inputs {
-            let key =
-                key_of(records, input.node).expect("the inputs of a computed report are computed");
-            inputs.push((input.node, cache.entry_dir(&key)));
-        }
-        let borrowed: Vec<(NodeIndex, &Path)> =
-            inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
-        let costs = if with_costs {
-            cost_records(loaded, cache, records, params, &borrowed)?
-        } else {
-            Vec::new()
-        };
-        let built =
-            drift_stages::report_table(&loaded.plan, params, &borrowed, costs).map_err(|e| {
-                Failure {
-                    code: exit::INVALID,
-                    message: format!("error: {}: {e}", inst.id),
-                }
-            })?;
-        let row_sources = row_sources(loaded, records, params, &built);
-        out.push(ShownTable {
-            name: inst.stage.clone(),
-            table: built.table,
-            choices: built.choices,
-            row_sources,
-        });
+    reports(loaded, false)
+        .map(|(i, inst, params)| built_table(loaded, cache, records, i, inst, params, with_costs))
+        .collect()
+}
+
+/// The report instances of the plan (index, instance, parameters) that are figures (`plots`)
+/// or tables (`!plots`).
+fn reports(
+    loaded: &Loaded,
+    plots: bool,
+) -> impl Iterator<Item = (usize, &drift_plan::Instance, &ReportParams)> {
+    loaded
+        .plan
+        .instances
+        .iter()
+        .enumerate()
+        .filter_map(move |(i, inst)| match &inst.params {
+            StageParams::Report(p) if p.plot.is_some() == plots => Some((i, inst, p)),
+            _ => None,
+        })
+}
+
+/// One table report built from its evaluations' outputs in the cache (and, `with_costs`, the
+/// cost columns read from the manifests).
+fn built_table(
+    loaded: &Loaded,
+    cache: &Cache,
+    records: &[Record],
+    i: usize,
+    inst: &drift_plan::Instance,
+    params: &ReportParams,
+    with_costs: bool,
+) -> Result<ShownTable, Failure> {
+    if computed_key(&records[i]).is_none() {
+        return Err(not_computed(loaded, inst, &records[i]));
     }
-    Ok(out)
+    let mut inputs = Vec::new();
+    for input in &inst.inputs {
+        let key =
+            key_of(records, input.node).expect("the inputs of a computed report are computed");
+        inputs.push((input.node, cache.entry_dir(&key)));
+    }
+    let borrowed: Vec<(NodeIndex, &Path)> = inputs.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let costs = if with_costs {
+        cost_records(loaded, cache, records, params, &borrowed)?
+    } else {
+        Vec::new()
+    };
+    let built =
+        drift_stages::report_table(&loaded.plan, params, &borrowed, costs).map_err(|e| {
+            Failure {
+                code: exit::INVALID,
+                message: format!("error: {}: {e}", inst.id),
+            }
+        })?;
+    let row_sources = row_sources(loaded, records, params, &built);
+    Ok(ShownTable {
+        name: inst.stage.clone(),
+        table: built.table,
+        choices: built.choices,
+        row_sources,
+    })
 }
 
 /// One record per (evaluation, requested cost): the value the nearest ancestor (its sample
@@ -208,31 +226,10 @@ fn cached_tables(
     cache: &Cache,
     records: &[Record],
 ) -> Result<Vec<ShownTable>, Failure> {
-    let needs_rebuild = loaded.plan.instances.iter().any(
-        |i| matches!(&i.params, StageParams::Report(p) if p.plot.is_none() && !p.costs.is_empty()),
-    );
-    let rebuilt = if needs_rebuild {
-        shown_tables(loaded, cache, records)?
-    } else {
-        Vec::new()
-    };
     let mut out = Vec::new();
-    for (i, inst) in loaded.plan.instances.iter().enumerate() {
-        let StageParams::Report(params) = &inst.params else {
-            continue;
-        };
-        if params.plot.is_some() {
-            continue;
-        }
+    for (i, inst, params) in reports(loaded, false) {
         if !params.costs.is_empty() {
-            if let Some(t) = rebuilt.iter().find(|t| t.name == inst.stage) {
-                out.push(ShownTable {
-                    name: t.name.clone(),
-                    table: t.table.clone(),
-                    choices: t.choices.clone(),
-                    row_sources: Vec::new(),
-                });
-            }
+            out.push(built_table(loaded, cache, records, i, inst, params, true)?);
             continue;
         }
         let Some(key) = computed_key(&records[i]) else {
@@ -284,13 +281,7 @@ pub fn shown_figures(
     records: &[Record],
 ) -> Result<Vec<ShownFigures>, Failure> {
     let mut out = Vec::new();
-    for (i, inst) in loaded.plan.instances.iter().enumerate() {
-        let StageParams::Report(params) = &inst.params else {
-            continue;
-        };
-        if params.plot.is_none() {
-            continue;
-        }
+    for (i, inst, _) in reports(loaded, true) {
         let Some(key) = computed_key(&records[i]) else {
             return Err(not_computed(loaded, inst, &records[i]));
         };
