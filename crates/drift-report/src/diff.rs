@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::ReportError;
 use crate::order::compare_label_tuples;
 use crate::render::{
-    Format, MISSING, csv_field, csv_number, format_significant, json_number, labels_object,
-    md_escape,
+    Format, MISSING, aligned_grid, csv_field, csv_number, format_significant, json_number,
+    labels_object, markdown_grid,
 };
 use crate::table::{Cell, METRIC_COLUMN, Table, header_text};
 
@@ -321,45 +321,7 @@ fn diff_terminal(diff: &TableDiff, title: &str) -> String {
     let (header, body) = diff_grid(diff);
     // Labels and the column header left-aligned; the three numbers right-aligned.
     let n_left = diff.row_names.len() + 1;
-    let width = |s: &str| s.chars().count();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            body.iter()
-                .map(|line| width(&line[i]))
-                .chain([width(&header[i])])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| -> String {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let pad = " ".repeat(widths[i] - width(s));
-                if i < n_left {
-                    format!("{s}{pad}")
-                } else {
-                    format!("{pad}{s}")
-                }
-            })
-            .collect();
-        parts.join("  ").trim_end().to_string()
-    };
-    let mut out = String::new();
-    if !title.is_empty() {
-        out.push_str(title);
-        out.push('\n');
-    }
-    out.push_str(&line(&header));
-    out.push('\n');
-    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    out.push_str(&dashes.join("  "));
-    out.push('\n');
-    for cells in &body {
-        out.push_str(&line(cells));
-        out.push('\n');
-    }
+    let mut out = aligned_grid(title, &header, &body, n_left, &|_, _, s| s);
     out.push_str(&summary_line(diff.summary()));
     out.push('\n');
     out
@@ -367,23 +329,7 @@ fn diff_terminal(diff: &TableDiff, title: &str) -> String {
 
 fn diff_markdown(diff: &TableDiff, title: &str) -> String {
     let (header, body) = diff_grid(diff);
-    let n_left = diff.row_names.len() + 1;
-    let row = |cells: &[String]| -> String {
-        let escaped: Vec<String> = cells.iter().map(|c| md_escape(c)).collect();
-        format!("| {} |\n", escaped.join(" | "))
-    };
-    let mut out = String::new();
-    if !title.is_empty() {
-        out.push_str(&format!("### {}\n\n", md_escape(title)));
-    }
-    out.push_str(&row(&header));
-    let align: Vec<&str> = (0..header.len())
-        .map(|i| if i < n_left { "---" } else { "---:" })
-        .collect();
-    out.push_str(&format!("| {} |\n", align.join(" | ")));
-    for cells in &body {
-        out.push_str(&row(cells));
-    }
+    let mut out = markdown_grid(title, &header, &body, diff.row_names.len() + 1);
     out.push_str(&format!("\n{}\n", summary_line(diff.summary())));
     out
 }

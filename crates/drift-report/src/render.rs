@@ -280,6 +280,46 @@ fn terminal_text(table: &Table, title: &str, colour: bool) -> String {
     } else {
         Vec::new()
     };
+    let style = |row: Option<usize>, i: usize, s: String| -> String {
+        if !colour {
+            return s;
+        }
+        let Some(r) = row else {
+            return format!("{BOLD}{s}{RESET}");
+        };
+        if i < n_labels {
+            return s;
+        }
+        let c = i - n_labels;
+        match table.cell(r, c) {
+            Some(Cell::Value(_)) if best[r * n_columns + c] => format!("{BEST}{s}{RESET}"),
+            Some(Cell::Value(_)) => s,
+            _ => format!("{DIM}{s}{RESET}"),
+        }
+    };
+    let title = if colour && !title.is_empty() {
+        format!("{BOLD}{title}{RESET}")
+    } else {
+        title.to_string()
+    };
+    let mut out = aligned_grid(&title, &header, &body, n_labels, &style);
+    if !table.costs().is_empty() {
+        out.push_str(&format!("{DAGGER} {COST_FOOTNOTE}\n"));
+    }
+    out
+}
+
+/// A text grid for a terminal: the title on its own line (omitted when empty), the header, a
+/// line of dashes, the rows; the first `n_left` columns left-aligned, the others right-aligned,
+/// columns two spaces apart. `style(row, column, padded text)` may wrap a cell (row `None` is
+/// the header); widths count the plain text.
+pub(crate) fn aligned_grid(
+    title: &str,
+    header: &[String],
+    body: &[Vec<String>],
+    n_left: usize,
+    style: &dyn Fn(Option<usize>, usize, String) -> String,
+) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             body.iter()
@@ -289,63 +329,63 @@ fn terminal_text(table: &Table, title: &str, colour: bool) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    // `style(i, text)` wraps an already padded cell; widths count the plain text only.
-    let line = |cells: &[String], style: &dyn Fn(usize, String) -> String| -> String {
+    let line = |row: Option<usize>, cells: &[String]| -> String {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let pad = " ".repeat(widths[i] - width(s));
-                let padded = if i < n_labels {
+                let padded = if i < n_left {
                     format!("{s}{pad}")
                 } else {
                     format!("{pad}{s}")
                 };
-                style(i, padded)
+                style(row, i, padded)
             })
             .collect();
         parts.join("  ").trim_end().to_string()
     };
-    let plain = |_: usize, s: String| s;
     let mut out = String::new();
     if !title.is_empty() {
-        if colour {
-            out.push_str(&format!("{BOLD}{title}{RESET}"));
-        } else {
-            out.push_str(title);
-        }
+        out.push_str(title);
         out.push('\n');
     }
-    if colour {
-        out.push_str(&line(&header, &|_, s| format!("{BOLD}{s}{RESET}")));
-    } else {
-        out.push_str(&line(&header, &plain));
-    }
+    out.push_str(&line(None, header));
     out.push('\n');
     let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     out.push_str(&dashes.join("  "));
     out.push('\n');
     for (r, row) in body.iter().enumerate() {
-        if colour {
-            let style = |i: usize, s: String| -> String {
-                if i < n_labels {
-                    return s;
-                }
-                let c = i - n_labels;
-                match table.cell(r, c) {
-                    Some(Cell::Value(_)) if best[r * n_columns + c] => format!("{BEST}{s}{RESET}"),
-                    Some(Cell::Value(_)) => s,
-                    _ => format!("{DIM}{s}{RESET}"),
-                }
-            };
-            out.push_str(&line(row, &style));
-        } else {
-            out.push_str(&line(row, &plain));
-        }
+        out.push_str(&line(Some(r), row));
         out.push('\n');
     }
-    if !table.costs().is_empty() {
-        out.push_str(&format!("{DAGGER} {COST_FOOTNOTE}\n"));
+    out
+}
+
+/// A GitHub Markdown table: `### title` and a blank line (omitted when the title is empty),
+/// the header, the alignment row (`---` for the first `n_left` columns, `---:` for the others),
+/// the rows; `|` and line breaks in cells escaped.
+pub(crate) fn markdown_grid(
+    title: &str,
+    header: &[String],
+    body: &[Vec<String>],
+    n_left: usize,
+) -> String {
+    let row = |cells: &[String]| -> String {
+        let escaped: Vec<String> = cells.iter().map(|c| md_escape(c)).collect();
+        format!("| {} |\n", escaped.join(" | "))
+    };
+    let mut out = String::new();
+    if !title.is_empty() {
+        out.push_str(&format!("### {}\n\n", md_escape(title)));
+    }
+    out.push_str(&row(header));
+    let align: Vec<&str> = (0..header.len())
+        .map(|i| if i < n_left { "---" } else { "---:" })
+        .collect();
+    out.push_str(&format!("| {} |\n", align.join(" | ")));
+    for cells in body {
+        out.push_str(&row(cells));
     }
     out
 }
@@ -356,23 +396,7 @@ pub(crate) fn md_escape(s: &str) -> String {
 
 fn render_markdown(table: &Table, title: &str) -> String {
     let (header, body) = text_grid(table);
-    let n_labels = table.row_names().len();
-    let row = |cells: &[String]| -> String {
-        let escaped: Vec<String> = cells.iter().map(|c| md_escape(c)).collect();
-        format!("| {} |\n", escaped.join(" | "))
-    };
-    let mut out = String::new();
-    if !title.is_empty() {
-        out.push_str(&format!("### {}\n\n", md_escape(title)));
-    }
-    out.push_str(&row(&header));
-    let align: Vec<&str> = (0..header.len())
-        .map(|i| if i < n_labels { "---" } else { "---:" })
-        .collect();
-    out.push_str(&format!("| {} |\n", align.join(" | ")));
-    for cells in &body {
-        out.push_str(&row(cells));
-    }
+    let mut out = markdown_grid(title, &header, &body, table.row_names().len());
     if !table.costs().is_empty() {
         out.push_str(&format!("\n{DAGGER} {COST_FOOTNOTE}\n"));
     }
