@@ -330,7 +330,7 @@ impl Cache {
     /// old entry is moved out of `entries/` first.
     pub fn commit(
         &self,
-        mut staging: Staging,
+        staging: Staging,
         id: &str,
         components: KeyComponents,
         cost: serde_json::Map<String, serde_json::Value>,
@@ -376,6 +376,20 @@ impl Cache {
                 .expect("manifest serialises")
                 .as_bytes(),
         )?;
+        self.rename_into_place(staging, manifest, replace)
+    }
+
+    /// The tail of [`Cache::commit`] and [`Cache::adopt`]: renames a staging directory whose
+    /// `manifest.json` is written into `entries/`. If a complete entry for the key already
+    /// exists (another process committed it first), it wins and ours is discarded, unless
+    /// `replace` is set, in which case the old entry is moved out of `entries/` first.
+    fn rename_into_place(
+        &self,
+        mut staging: Staging,
+        manifest: Manifest,
+        replace: bool,
+    ) -> Result<Manifest, CacheError> {
+        let key = manifest.key;
         let target = self.entry_dir(&key);
         let parent = target.parent().expect("entry dir has a parent");
         fs::create_dir_all(parent).map_err(io(parent))?;
@@ -397,6 +411,110 @@ impl Cache {
             Err(e) => Err(CacheError::Io {
                 path: target,
                 source: e,
+            }),
+        }
+    }
+
+    /// Commits a staging directory under a manifest made elsewhere (an entry downloaded from a
+    /// remote cache), keeping the manifest's bytes exactly. The staged files must be exactly the
+    /// files the manifest lists, each with its recorded size and blake3 digest, and the
+    /// manifest's output digest must be the one its files give; otherwise nothing is committed
+    /// (the staging directory is removed) and the error names the file and the problem.
+    /// The manifest is written and fsynced, and the directory renamed in as by
+    /// [`Cache::commit`]: a complete entry already there wins.
+    pub fn adopt(&self, staging: Staging, manifest_bytes: &[u8]) -> Result<Manifest, CacheError> {
+        let manifest_path = staging.dir.join(MANIFEST);
+        let refuse = |message: String| CacheError::Manifest {
+            path: manifest_path.clone(),
+            message,
+        };
+        let manifest: Manifest = serde_json::from_slice(manifest_bytes)
+            .map_err(|e| refuse(format!("does not parse: {e}")))?;
+        let staged_for = staging
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !staged_for.starts_with(&format!("{}-", manifest.key.hex())) {
+            return Err(refuse(format!(
+                "records key {}, but the staging directory {staged_for} is for another key",
+                manifest.key.short()
+            )));
+        }
+        for name in manifest.files.keys() {
+            if !is_plain_file_name(name) {
+                return Err(refuse(format!(
+                    "file {name:?}: not a plain file name, refused"
+                )));
+            }
+        }
+        let output = output_digest(manifest.files.iter().map(|(n, r)| (n.as_str(), &r.digest)));
+        if output != manifest.output {
+            return Err(refuse(format!(
+                "its output digest {} is not the one its files give ({})",
+                manifest.output.short(),
+                output.short()
+            )));
+        }
+        let mut staged = std::collections::BTreeSet::new();
+        for entry in fs::read_dir(&staging.dir).map_err(io(&staging.dir))? {
+            let entry = entry.map_err(io(&staging.dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == MANIFEST {
+                continue;
+            }
+            let is_file = entry.file_type().map_err(io(&entry.path()))?.is_file();
+            if !manifest.files.contains_key(&name) {
+                return Err(refuse(format!(
+                    "file {name}: staged but not listed in the manifest"
+                )));
+            }
+            if !is_file {
+                return Err(refuse(format!("file {name}: not a regular file")));
+            }
+            staged.insert(name);
+        }
+        for (name, record) in &manifest.files {
+            if !staged.contains(name) {
+                return Err(refuse(format!("file {name}: missing")));
+            }
+            let (digest, bytes) = hash_file(&staging.dir.join(name))?;
+            if bytes != record.bytes {
+                return Err(refuse(format!(
+                    "file {name}: {bytes} bytes, the manifest says {}",
+                    record.bytes
+                )));
+            }
+            if digest != record.digest {
+                return Err(refuse(format!(
+                    "file {name}: blake3 {} differs from the manifest's digest {}",
+                    digest.hex(),
+                    record.digest.hex()
+                )));
+            }
+        }
+        write_file_synced(&manifest_path, manifest_bytes)?;
+        self.rename_into_place(staging, manifest, false)
+    }
+
+    /// The exact bytes of the `manifest.json` of `key`'s complete entry (as found by
+    /// [`Cache::check_entry`] without hashing): what a remote cache uploads, so that a pulled
+    /// entry's manifest is byte-identical to the pushed one. An absent entry is an I/O
+    /// not-found error; a damaged one a manifest error naming the file and the problem.
+    pub fn manifest_bytes(&self, key: &StageKey) -> Result<Vec<u8>, CacheError> {
+        let path = self.entry_dir(key).join(MANIFEST);
+        match self.check_entry(key, false) {
+            EntryCheck::Complete(_) => fs::read(&path).map_err(io(&path)),
+            EntryCheck::Absent => Err(CacheError::Io {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no entry for key {}", key.hex()),
+                ),
+            }),
+            EntryCheck::Damaged(d) => Err(CacheError::Manifest {
+                path,
+                message: format!("entry is damaged: {}: {}", d.file, d.problem),
             }),
         }
     }
@@ -584,6 +702,16 @@ impl Cache {
         fs::rename(&dir, &trash).map_err(io(&dir))?;
         fs::remove_dir_all(&trash).map_err(io(&trash))
     }
+}
+
+/// Whether `name` can be an artifact file of an entry: one plain path component, not the
+/// manifest's name.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name != MANIFEST
+        && !name.contains(['/', '\\', '\0'])
 }
 
 pub fn read_manifest(path: &Path) -> Result<Manifest, CacheError> {
@@ -803,6 +931,146 @@ mod tests {
             b"third!"
         );
         assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// (file name, content) pairs.
+    type Files = Vec<(String, Vec<u8>)>;
+
+    /// An entry committed in one cache (its manifest bytes and files), to adopt in another.
+    fn committed_elsewhere(x: u64) -> (StageKey, Vec<u8>, Files) {
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let c = comps(x);
+        let key = c.key();
+        let staging = cache.stage(&key).unwrap();
+        let files = vec![
+            ("a.bin".to_string(), b"hello".to_vec()),
+            ("b.parquet".to_string(), vec![7u8; 70_000]),
+        ];
+        for (name, bytes) in &files {
+            fs::write(staging.dir.join(name), bytes).unwrap();
+        }
+        cache
+            .commit(staging, "data.x", c, Default::default(), false)
+            .unwrap();
+        let manifest = cache.manifest_bytes(&key).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        (key, manifest, files)
+    }
+
+    fn assert_nothing_left(cache: &Cache, key: &StageKey) {
+        assert!(cache.lookup(key).is_none());
+        assert!(!cache.has_entry_dir(key));
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+        let shards = fs::read_dir(cache.root().join("entries")).unwrap();
+        for shard in shards {
+            assert_eq!(fs::read_dir(shard.unwrap().path()).unwrap().count(), 0);
+        }
+    }
+
+    #[test]
+    fn adopt_keeps_the_manifest_bytes_and_files() {
+        let (key, manifest, files) = committed_elsewhere(6);
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let staging = cache.stage(&key).unwrap();
+        for (name, bytes) in &files {
+            fs::write(staging.dir.join(name), bytes).unwrap();
+        }
+        let m = cache.adopt(staging, &manifest).unwrap();
+        assert_eq!(m.key, key);
+        assert_eq!(cache.manifest_bytes(&key).unwrap(), manifest);
+        assert!(matches!(
+            cache.check_entry(&key, true),
+            EntryCheck::Complete(_)
+        ));
+        for (name, bytes) in &files {
+            assert_eq!(&fs::read(cache.entry_dir(&key).join(name)).unwrap(), bytes);
+        }
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+        // Adopting again while the entry is complete: the existing entry wins.
+        let staging = cache.stage(&key).unwrap();
+        for (name, bytes) in &files {
+            fs::write(staging.dir.join(name), bytes).unwrap();
+        }
+        assert_eq!(cache.adopt(staging, &manifest).unwrap().output, m.output);
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn adopt_refuses_a_wrong_digest_and_leaves_nothing() {
+        let (key, manifest, files) = committed_elsewhere(7);
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let staging = cache.stage(&key).unwrap();
+        for (name, bytes) in &files {
+            let mut bytes = bytes.clone();
+            if name == "b.parquet" {
+                bytes[1234] ^= 1; // same size, other content
+            }
+            fs::write(staging.dir.join(name), bytes).unwrap();
+        }
+        let err = cache.adopt(staging, &manifest).unwrap_err().to_string();
+        assert!(err.contains("b.parquet") && err.contains("digest"), "{err}");
+        assert_nothing_left(&cache, &key);
+        // A wrong size is named too.
+        let staging = cache.stage(&key).unwrap();
+        fs::write(staging.dir.join("a.bin"), b"hell").unwrap();
+        fs::write(staging.dir.join("b.parquet"), &files[1].1).unwrap();
+        let err = cache.adopt(staging, &manifest).unwrap_err().to_string();
+        assert!(err.contains("a.bin") && err.contains("4 bytes"), "{err}");
+        assert_nothing_left(&cache, &key);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn adopt_refuses_extra_or_missing_files_and_foreign_manifests() {
+        let (key, manifest, files) = committed_elsewhere(8);
+        let dir = tempdir();
+        let cache = Cache::open(&dir).unwrap();
+        let stage_all = |extra: Option<&str>, skip: Option<&str>| {
+            let staging = cache.stage(&key).unwrap();
+            for (name, bytes) in &files {
+                if Some(name.as_str()) != skip {
+                    fs::write(staging.dir.join(name), bytes).unwrap();
+                }
+            }
+            if let Some(extra) = extra {
+                fs::write(staging.dir.join(extra), b"?").unwrap();
+            }
+            staging
+        };
+        let err = cache
+            .adopt(stage_all(Some("stray.txt"), None), &manifest)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stray.txt") && err.contains("not listed"),
+            "{err}"
+        );
+        assert_nothing_left(&cache, &key);
+        let err = cache
+            .adopt(stage_all(None, Some("a.bin")), &manifest)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a.bin") && err.contains("missing"), "{err}");
+        assert_nothing_left(&cache, &key);
+        // Not a manifest; a manifest for another key's staging; a path outside the entry.
+        let err = cache.adopt(stage_all(None, None), b"{").unwrap_err();
+        assert!(err.to_string().contains("does not parse"), "{err}");
+        let other = cache.stage(&comps(9).key()).unwrap();
+        let err = cache.adopt(other, &manifest).unwrap_err();
+        assert!(err.to_string().contains("another key"), "{err}");
+        let evil = String::from_utf8(manifest.clone())
+            .unwrap()
+            .replace("\"a.bin\"", "\"../a.bin\"");
+        let err = cache
+            .adopt(stage_all(None, None), evil.as_bytes())
+            .unwrap_err();
+        assert!(err.to_string().contains("not a plain file name"), "{err}");
+        assert_nothing_left(&cache, &key);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -358,9 +358,9 @@ pub fn reproduce(bundle: &Path, cache: Option<&Path>, jobs: Option<usize>, threa
         let records = drift_exec::run(
             &loaded.plan,
             &cache,
-            &drift_stages::StageExecutor {
+            drift_exec::Compute::local(&drift_stages::StageExecutor {
                 device: loaded.device.clone(),
-            },
+            }),
             &reporter,
             &drift_exec::RunOptions {
                 force: Vec::new(),

@@ -8,6 +8,7 @@ use drift_cache::Cache;
 use drift_exec::{Record, RunOptions, State};
 use drift_nn::{ComputeDevice, DeviceRequest};
 use drift_plan::{Plan, PlanOptions};
+use drift_spec::params::ExecutorName;
 use drift_spec::schema::{spec_file_schema, stage_schema};
 use drift_spec::{Spec, StageKind};
 use std::io::Write;
@@ -126,15 +127,31 @@ fn json_records(records: &[Record]) -> String {
         .expect("records serialise")
 }
 
+/// `drift run`'s settings besides the spec.
+pub struct RunSettings {
+    pub jobs: usize,
+    pub threads: usize,
+    pub force: Vec<String>,
+    pub keep_going: bool,
+    pub json: bool,
+    /// `--executor` (else the spec's `experiment.executor`).
+    pub executor: Option<String>,
+}
+
 pub fn run(
     cache_dir: &Path,
+    remote_flag: Option<&str>,
     args: &SpecArgs,
-    jobs: usize,
-    threads: usize,
-    force: &[String],
-    keep_going: bool,
-    json: bool,
+    settings: &RunSettings,
 ) -> u8 {
+    let RunSettings {
+        jobs,
+        threads,
+        ref force,
+        keep_going,
+        json,
+        ..
+    } = *settings;
     finish((|| {
         let loaded = load(args)?;
         let cache = open_cache(cache_dir)?;
@@ -151,6 +168,15 @@ pub fn run(
         let executor = drift_stages::StageExecutor {
             device: loaded.device.clone(),
         };
+        let remote = match crate::remote::configured(remote_flag, &loaded.spec) {
+            Some(url) => Some(crate::remote::open(&url)?),
+            None => None,
+        };
+        let remote = remote.as_ref().map(|r| r as &dyn drift_exec::EntrySource);
+        let on_slurm = match settings.executor.as_deref() {
+            Some(name) => name == "slurm",
+            None => loaded.spec.experiment.executor == ExecutorName::Slurm,
+        };
         let reporter = Reporter::new(loaded.plan.instances.len());
         let started = std::time::Instant::now();
         let options = RunOptions {
@@ -159,16 +185,39 @@ pub fn run(
             threads,
             keep_going,
         };
-        let records = drift_exec::run(&loaded.plan, &cache, &executor, &reporter, &options);
+        let records = if on_slurm {
+            crate::cluster::run_on_slurm(
+                &loaded, &cache, cache_dir, args, remote, &reporter, &options,
+            )?
+        } else {
+            let compute = drift_exec::Compute {
+                executor: &executor,
+                remote,
+            };
+            drift_exec::run(&loaded.plan, &cache, compute, &reporter, &options)
+        };
         reporter.finish();
+        if crate::cluster::interrupted() {
+            errln!("interrupted: the submitted Slurm jobs were cancelled");
+            return Ok(exit::INTERRUPTED);
+        }
         let count = |s: State| records.iter().filter(|r| r.state == s).count();
         let (failed, skipped) = (count(State::Failed), count(State::Skipped));
+        let pulled = match count(State::Pulled) {
+            0 => String::new(),
+            n => format!(", {n} pulled"),
+        };
         errln!(
-            "{} instances: {} executed, {} cached, {failed} failed, {skipped} skipped in {:.1} s ({jobs} jobs x {threads} threads, {})",
+            "{} instances: {} executed, {} cached{pulled}, {failed} failed, {skipped} skipped in {:.1} s ({}, {})",
             records.len(),
             count(State::Executed),
             count(State::Cached),
             started.elapsed().as_secs_f64(),
+            if on_slurm {
+                "on Slurm".to_string()
+            } else {
+                format!("{jobs} jobs x {threads} threads")
+            },
             loaded.device.label(),
         );
         for r in records.iter().filter(|r| r.state == State::Failed) {

@@ -23,9 +23,11 @@ macro_rules! errln {
 }
 
 mod bundle;
+mod cluster;
 mod commands;
 mod progress;
 mod provenance;
+mod remote;
 mod results;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +44,8 @@ pub mod exit {
     pub const INVALID: u8 = 2;
     /// An environment error: unreadable files, a broken cache, a device that is not available.
     pub const ENVIRONMENT: u8 = 3;
+    /// Interrupted (Ctrl-C or SIGTERM) while jobs ran on Slurm; they were cancelled.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -54,6 +58,11 @@ struct Cli {
     /// Cache directory (entries live under DIR/v1/).
     #[arg(long, global = true, env = "DRIFT_CACHE", default_value = "cache")]
     cache: PathBuf,
+    /// Remote cache shared between machines (`s3://bucket/prefix`, `gs://`, `az://`,
+    /// `file:///path`; overrides the spec's `[cache] remote`). `run` looks entries up there
+    /// before computing them.
+    #[arg(long, global = true, env = "DRIFT_REMOTE", value_name = "URL")]
+    remote: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -96,6 +105,18 @@ enum Command {
         /// Print one JSON object with every instance's outcome on stdout (no tables).
         #[arg(long)]
         json: bool,
+        /// Where instances run: `local` or `slurm` (overrides experiment.executor). With
+        /// `slurm`, each stale instance is submitted with sbatch and computed into this cache,
+        /// which the compute nodes must share.
+        #[arg(long, value_parser = ["local", "slurm"])]
+        executor: Option<String>,
+    },
+    /// Compute one instance of a Slurm submission (run by the batch jobs `drift run --executor
+    /// slurm` submits, not by people).
+    #[command(hide = true)]
+    ExecTask {
+        /// The task file written at submission.
+        file: PathBuf,
     },
     /// Show which instances are fresh, stale or failed, and why.
     Status {
@@ -186,6 +207,21 @@ enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Upload the complete entries a spec reaches to the remote cache (content-addressed:
+    /// what the remote has is not sent again).
+    Push {
+        #[command(flatten)]
+        spec: SpecArgs,
+        /// Every complete entry of the local cache, not only the spec's.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Download the entries a spec reaches that this cache lacks from the remote cache
+    /// (each file verified against its digest).
+    Pull {
+        #[command(flatten)]
+        spec: SpecArgs,
+    },
     /// Remove cache entries that none of the given specs reach.
     Gc {
         /// Specs whose entries to keep.
@@ -228,11 +264,21 @@ fn main() -> ExitCode {
             force,
             keep_going,
             json,
+            executor,
         } => {
             let (jobs, threads) = commands::parallelism(jobs, threads);
             let threads = set_compute_threads(threads);
-            commands::run(&cli.cache, &spec, jobs, threads, &force, keep_going, json)
+            let settings = commands::RunSettings {
+                jobs,
+                threads,
+                force,
+                keep_going,
+                json,
+                executor,
+            };
+            commands::run(&cli.cache, cli.remote.as_deref(), &spec, &settings)
         }
+        Command::ExecTask { file } => cluster::exec_task(&cli.cache, &file),
         Command::Status { spec, json } => commands::status(&cli.cache, &spec, json),
         Command::Check { spec } => commands::check(&spec),
         Command::Show {
@@ -279,6 +325,8 @@ fn main() -> ExitCode {
             let threads = set_compute_threads(threads);
             bundle::reproduce(&bundle, cache_dir.as_deref(), jobs, threads)
         }
+        Command::Push { spec, all } => remote::push(&cli.cache, cli.remote.as_deref(), &spec, all),
+        Command::Pull { spec } => remote::pull(&cli.cache, cli.remote.as_deref(), &spec),
         Command::Gc { specs, dry_run } => commands::gc(&cli.cache, &specs, dry_run),
         Command::Verify { specs } => commands::verify(&cli.cache, &specs),
         Command::List { what } => commands::list(&what),

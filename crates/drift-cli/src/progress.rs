@@ -152,4 +152,8 @@ impl Progress for Reporter {
             record.id
         ));
     }
+
+    fn note(&self, message: &str) {
+        self.line(format!("note: {message}"));
+    }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// An input of a job: the upstream instance and its committed cache entry.
@@ -57,11 +57,71 @@ pub trait Executor: Sync {
     fn execute(&self, job: &Job<'_>, progress: &dyn Progress) -> Result<Cost, ExecError>;
 }
 
+/// A second store of entries (a remote cache shared by several machines): consulted when the
+/// local cache lacks a key, before the instance is computed.
+pub trait EntrySource: Sync {
+    /// Copies `key`'s entry into `cache`, verified, when the source has it; `Ok(None)` when it
+    /// does not.
+    fn fetch(&self, cache: &Cache, key: &StageKey) -> Result<Option<Manifest>, String>;
+    /// Where the entries come from, for messages (`s3://bucket/prefix`).
+    fn describe(&self) -> String;
+}
+
+/// How instances get their results: a remote cache first (if any), then the executor.
+#[derive(Clone, Copy)]
+pub struct Compute<'a> {
+    pub executor: &'a dyn Executor,
+    pub remote: Option<&'a dyn EntrySource>,
+}
+
+impl<'a> Compute<'a> {
+    /// The executor alone.
+    pub fn local(executor: &'a dyn Executor) -> Self {
+        Compute {
+            executor,
+            remote: None,
+        }
+    }
+
+    /// See [`fetch_remote`].
+    pub fn fetch(
+        &self,
+        cache: &Cache,
+        key: &StageKey,
+        progress: &dyn Progress,
+    ) -> Option<Manifest> {
+        fetch_remote(self.remote, cache, key, progress)
+    }
+}
+
+/// The remote's entry for `key`, copied into `cache`; a remote that fails is reported as a
+/// note and treated as lacking the entry (the instance is then computed).
+pub fn fetch_remote(
+    remote: Option<&dyn EntrySource>,
+    cache: &Cache,
+    key: &StageKey,
+    progress: &dyn Progress,
+) -> Option<Manifest> {
+    let remote = remote?;
+    match remote.fetch(cache, key) {
+        Ok(found) => found,
+        Err(e) => {
+            progress.note(&format!(
+                "remote cache {} failed, computing instead: {e}",
+                remote.describe()
+            ));
+            None
+        }
+    }
+}
+
 /// Receives live progress (implemented by the CLI's progress bars).
 pub trait Progress: Sync {
     fn started(&self, _ix: NodeIndex, _id: &str) {}
     fn step(&self, _ix: NodeIndex, _step: u64, _steps: u64, _loss: Option<f32>) {}
     fn finished(&self, _ix: NodeIndex, _record: &Record) {}
+    /// A message for the user about the run itself (a job submitted, adopted or retried).
+    fn note(&self, _message: &str) {}
 }
 
 /// A progress sink that ignores everything.
@@ -76,6 +136,8 @@ pub enum State {
     Failed,
     Executed,
     Cached,
+    /// Not in the local cache, copied from the remote one.
+    Pulled,
     Skipped,
 }
 
@@ -87,6 +149,7 @@ impl State {
             State::Failed => "failed",
             State::Executed => "executed",
             State::Cached => "cached",
+            State::Pulled => "pulled",
             State::Skipped => "skipped",
         }
     }
@@ -111,7 +174,7 @@ pub struct Record {
 }
 
 impl Record {
-    fn new(inst: &Instance, state: State) -> Record {
+    pub fn new(inst: &Instance, state: State) -> Record {
         Record {
             id: inst.id.clone(),
             kind: inst.kind.name().into(),
@@ -132,7 +195,7 @@ impl Record {
 }
 
 /// The reasons an instance with known key components has no usable entry.
-fn stale_reasons(
+pub fn stale_reasons(
     cache: &Cache,
     experiment: &str,
     inst: &Instance,
@@ -271,20 +334,39 @@ pub struct RunOptions {
     pub keep_going: bool,
 }
 
-/// Runs every stale instance (and forced ones) in dependency order; returns one record per
-/// instance in plan order.
+/// A finished instance: its record and, when it produced or found an entry, the manifest.
+pub type Completion = (NodeIndex, Record, Option<Manifest>);
+
+/// Carries out ready instances for [`schedule`]: in this process ([`run`]'s worker pool), or
+/// on a batch system (the Slurm executor). Every launched instance yields exactly one
+/// completion unless it is withdrawn.
+pub trait Launcher {
+    /// Starts these ready instances, each with the manifests of its inputs (in `inputs`
+    /// order) and whether it is forced.
+    fn launch(&mut self, ready: Vec<Ready>);
+    /// Waits for the next completion; `None` when nothing launched is outstanding.
+    fn next(&mut self) -> Option<Completion>;
+    /// Withdraws launched instances that have not started yet (after a failure without
+    /// `--keep-going`); returns how many.
+    fn withdraw_queued(&mut self) -> usize;
+}
+
+/// An instance whose inputs are all done.
+pub struct Ready {
+    pub ix: NodeIndex,
+    pub inputs: Vec<Manifest>,
+    pub forced: bool,
+}
+
+/// Runs every stale instance (and forced ones) in dependency order on a pool of worker threads
+/// in this process; returns one record per instance in plan order.
 pub fn run(
     plan: &Plan,
     cache: &Cache,
-    executor: &dyn Executor,
+    compute: Compute<'_>,
     progress: &dyn Progress,
     options: &RunOptions,
 ) -> Vec<Record> {
-    let n = plan.instances.len();
-    let mut forced = vec![false; n];
-    for f in &options.force {
-        forced[f.index()] = true;
-    }
     let shared = Shared {
         queue: Mutex::new(Queue {
             ready: VecDeque::new(),
@@ -292,47 +374,25 @@ pub fn run(
         }),
         wake: Condvar::new(),
     };
-    let mut records: Vec<Option<Record>> = vec![None; n];
-    let mut waiting: Vec<usize> = plan.instances.iter().map(|i| i.inputs.len()).collect();
-    let (done_tx, done_rx) = mpsc::channel::<(NodeIndex, Record, Option<Manifest>)>();
-    let outputs: Arc<Mutex<Vec<Option<Manifest>>>> = Arc::new(Mutex::new(vec![None; n]));
-    let initially_ready = {
-        let mut q = shared.queue.lock().expect("queue lock");
-        for (i, w) in waiting.iter().enumerate() {
-            if *w == 0 {
-                q.ready.push_back(NodeIndex::new(i));
-            }
-        }
-        q.ready.len()
-    };
+    let (done_tx, done_rx) = mpsc::channel::<Completion>();
     let jobs = options.jobs.max(1);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let done_tx = done_tx.clone();
             let shared = &shared;
-            let outputs = Arc::clone(&outputs);
-            let forced = &forced;
             scope.spawn(move || {
                 let work = || {
-                    while let Some(ix) = shared.next() {
-                        let inputs: Vec<Manifest> = {
-                            let outs = outputs.lock().expect("outputs lock");
-                            plan.get(ix)
-                                .inputs
-                                .iter()
-                                .map(|i| outs[i.node.index()].clone().expect("inputs are done"))
-                                .collect()
-                        };
-                        let (record, manifest) = run_one(
+                    while let Some(ready) = shared.next() {
+                        let (record, manifest) = run_instance(
                             plan,
                             cache,
-                            executor,
+                            compute,
                             progress,
-                            ix,
-                            inputs,
-                            forced[ix.index()],
+                            ready.ix,
+                            ready.inputs,
+                            ready.forced,
                         );
-                        if done_tx.send((ix, record, manifest)).is_err() {
+                        if done_tx.send((ready.ix, record, manifest)).is_err() {
                             break;
                         }
                     }
@@ -348,75 +408,140 @@ pub fn run(
             });
         }
         drop(done_tx);
-        // Instances queued or running whose result has not arrived. The loop ends when none are
-        // left: everything reachable is done, or after an abort nothing more will start.
-        let mut outstanding = initially_ready;
-        let mut aborted = false;
-        while outstanding > 0 {
-            let Ok((ix, record, manifest)) = done_rx.recv() else {
-                break;
-            };
-            outstanding -= 1;
-            progress.finished(ix, &record);
-            let failed = record.state == State::Failed;
-            outputs.lock().expect("outputs lock")[ix.index()] = manifest;
-            records[ix.index()] = Some(record);
-            if failed {
-                // Every dependent is skipped, transitively.
-                for d in plan.dependents(ix) {
-                    if records[d.index()].is_none() {
-                        let mut r = Record::new(plan.get(d), State::Skipped);
-                        r.reasons.push(Reason::UpstreamFailed {
-                            input: plan.get(ix).id.clone(),
-                        });
-                        progress.finished(d, &r);
-                        records[d.index()] = Some(r);
-                        waiting[d.index()] = usize::MAX;
-                    }
-                }
-                if !options.keep_going {
-                    aborted = true;
-                    // Queued but not started: they stay unrecorded and are skipped below.
-                    let mut q = shared.queue.lock().expect("queue lock");
-                    outstanding -= q.ready.len();
-                    q.ready.clear();
-                }
-                continue;
-            }
-            if aborted {
-                continue;
-            }
-            let mut newly = Vec::new();
-            for d in plan.graph.neighbors(ix) {
-                let w = &mut waiting[d.index()];
-                if *w == usize::MAX {
-                    continue;
-                }
-                *w -= 1;
-                if *w == 0 {
-                    newly.push(d);
-                }
-            }
-            if !newly.is_empty() {
-                newly.sort();
-                outstanding += newly.len();
-                let mut q = shared.queue.lock().expect("queue lock");
-                q.ready.extend(newly);
-                shared.wake.notify_all();
-            }
-        }
-        // Anything never reached (after an abort) is skipped.
-        for (i, r) in records.iter_mut().enumerate() {
-            if r.is_none() {
-                let mut rec = Record::new(&plan.instances[i], State::Skipped);
-                rec.error = Some(
-                    "not started: an earlier instance failed (use --keep-going to continue)".into(),
-                );
-                *r = Some(rec);
-            }
-        }
+        let mut pool = WorkerPool {
+            shared: &shared,
+            done: done_rx,
+            outstanding: 0,
+        };
+        let records = schedule(plan, progress, options, &mut pool);
         shared.close();
-    });
+        records
+    })
+}
+
+/// [`run`]'s launcher: a queue the worker threads take instances from.
+struct WorkerPool<'a> {
+    shared: &'a Shared,
+    done: mpsc::Receiver<Completion>,
+    outstanding: usize,
+}
+
+impl Launcher for WorkerPool<'_> {
+    fn launch(&mut self, ready: Vec<Ready>) {
+        self.outstanding += ready.len();
+        let mut q = self.shared.queue.lock().expect("queue lock");
+        q.ready.extend(ready);
+        self.shared.wake.notify_all();
+    }
+
+    fn next(&mut self) -> Option<Completion> {
+        if self.outstanding == 0 {
+            return None;
+        }
+        let done = self.done.recv().ok()?;
+        self.outstanding -= 1;
+        Some(done)
+    }
+
+    fn withdraw_queued(&mut self) -> usize {
+        let mut q = self.shared.queue.lock().expect("queue lock");
+        let n = q.ready.len();
+        q.ready.clear();
+        self.outstanding -= n;
+        n
+    }
+}
+
+/// Walks the DAG in dependency order: launches every instance whose inputs are done, records
+/// completions, skips the dependents of failures (and, without `keep_going`, everything not
+/// yet started). Returns one record per instance in plan order.
+pub fn schedule(
+    plan: &Plan,
+    progress: &dyn Progress,
+    options: &RunOptions,
+    launcher: &mut dyn Launcher,
+) -> Vec<Record> {
+    let n = plan.instances.len();
+    let mut forced = vec![false; n];
+    for f in &options.force {
+        forced[f.index()] = true;
+    }
+    let mut records: Vec<Option<Record>> = vec![None; n];
+    let mut outputs: Vec<Option<Manifest>> = vec![None; n];
+    let mut waiting: Vec<usize> = plan.instances.iter().map(|i| i.inputs.len()).collect();
+    let ready_of = |ix: NodeIndex, outputs: &[Option<Manifest>]| Ready {
+        ix,
+        inputs: plan
+            .get(ix)
+            .inputs
+            .iter()
+            .map(|i| outputs[i.node.index()].clone().expect("inputs are done"))
+            .collect(),
+        forced: forced[ix.index()],
+    };
+    let initial: Vec<Ready> = (0..n)
+        .filter(|&i| waiting[i] == 0)
+        .map(|i| ready_of(NodeIndex::new(i), &outputs))
+        .collect();
+    launcher.launch(initial);
+    let mut aborted = false;
+    // Ends when nothing launched is outstanding: everything reachable is done, or after an
+    // abort nothing more will start.
+    while let Some((ix, record, manifest)) = launcher.next() {
+        progress.finished(ix, &record);
+        let failed = record.state == State::Failed;
+        outputs[ix.index()] = manifest;
+        records[ix.index()] = Some(record);
+        if failed {
+            // Every dependent is skipped, transitively.
+            for d in plan.dependents(ix) {
+                if records[d.index()].is_none() {
+                    let mut r = Record::new(plan.get(d), State::Skipped);
+                    r.reasons.push(Reason::UpstreamFailed {
+                        input: plan.get(ix).id.clone(),
+                    });
+                    progress.finished(d, &r);
+                    records[d.index()] = Some(r);
+                    waiting[d.index()] = usize::MAX;
+                }
+            }
+            if !options.keep_going && !aborted {
+                aborted = true;
+                // Launched but not started: they stay unrecorded and are skipped below.
+                launcher.withdraw_queued();
+            }
+            continue;
+        }
+        if aborted {
+            continue;
+        }
+        let mut newly = Vec::new();
+        for d in plan.graph.neighbors(ix) {
+            let w = &mut waiting[d.index()];
+            if *w == usize::MAX {
+                continue;
+            }
+            *w -= 1;
+            if *w == 0 {
+                newly.push(d);
+            }
+        }
+        if !newly.is_empty() {
+            newly.sort();
+            let batch = newly.into_iter().map(|d| ready_of(d, &outputs)).collect();
+            launcher.launch(batch);
+        }
+    }
+    // Anything never reached (after an abort) is skipped.
+    for (i, r) in records.iter_mut().enumerate() {
+        if r.is_none() {
+            let mut rec = Record::new(&plan.instances[i], State::Skipped);
+            rec.error = Some(
+                "not started: an earlier instance failed (use --keep-going to continue)".into(),
+            );
+            *r = Some(rec);
+        }
+    }
     records
         .into_iter()
         .map(|r| r.expect("every instance has a record"))
@@ -424,7 +549,7 @@ pub fn run(
 }
 
 struct Queue {
-    ready: VecDeque<NodeIndex>,
+    ready: VecDeque<Ready>,
     closed: bool,
 }
 
@@ -434,11 +559,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn next(&self) -> Option<NodeIndex> {
+    fn next(&self) -> Option<Ready> {
         let mut q = self.queue.lock().expect("queue lock");
         loop {
-            if let Some(ix) = q.ready.pop_front() {
-                return Some(ix);
+            if let Some(ready) = q.ready.pop_front() {
+                return Some(ready);
             }
             if q.closed {
                 return None;
@@ -453,11 +578,13 @@ impl Shared {
     }
 }
 
-/// The cache wrapper around the executor for one instance.
-fn run_one(
+/// The cache wrapper around the executor for one instance: reuse a complete entry, else
+/// compute under the key's lock and commit. [`run`]'s workers call it, and so does a batch job
+/// of the Slurm executor (one instance in its own process).
+pub fn run_instance(
     plan: &Plan,
     cache: &Cache,
-    executor: &dyn Executor,
+    compute: Compute<'_>,
     progress: &dyn Progress,
     ix: NodeIndex,
     inputs: Vec<Manifest>,
@@ -489,7 +616,15 @@ fn run_one(
             file: d.file,
             problem: d.problem,
         }],
-        EntryCheck::Absent => stale_reasons(cache, experiment, inst, &comps, &key),
+        EntryCheck::Absent => {
+            if let Some(m) = compute.fetch(cache, &key, progress) {
+                record.state = State::Pulled;
+                record.output = Some(m.output);
+                let _ = cache.write_slot(experiment, &inst.id, &comps);
+                return (record, Some(m));
+            }
+            stale_reasons(cache, experiment, inst, &comps, &key)
+        }
     };
     // One process computes a key at a time: wait for its lock, then look again, since the
     // holder may have just committed it (then this process picks the result up).
@@ -531,7 +666,7 @@ fn run_one(
             scratch: cache.scratch_dir(&key),
             key,
         };
-        let mut cost = executor.execute(&job, progress)?;
+        let mut cost = compute.executor.execute(&job, progress)?;
         cost.insert(
             "wall_time_s".into(),
             serde_json::json!(started.elapsed().as_secs_f64()),

@@ -78,7 +78,13 @@ fn run(name: &str, jobs: usize, keep_going: bool) -> (Vec<drift_exec::Record>, V
         threads: 1,
         keep_going,
     };
-    let records = drift_exec::run(&plan, &cache, &fake, &NoProgress, &options);
+    let records = drift_exec::run(
+        &plan,
+        &cache,
+        drift_exec::Compute::local(&fake),
+        &NoProgress,
+        &options,
+    );
     assert_eq!(records.len(), plan.instances.len());
     let order = fake.order.into_inner().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -19,8 +19,8 @@ pub use node::{Key, Node, NodeValue};
 pub use resolve::{ParamError, StageParams, resolve_params};
 pub use source::{Location, SourceId, Sources, Span};
 
-use params::ExperimentParams;
-use schema::{experiment_schema, join, stage_schema};
+use params::{CacheParams, ExperimentParams, Resources, SlurmParams};
+use schema::{ParamSchema, experiment_schema, join, settings_schema, stage_schema};
 use std::path::Path;
 
 /// The five stage kinds, in dependency order.
@@ -216,9 +216,11 @@ pub struct StageDef {
     pub name: String,
     /// Span of the stage's name in the header.
     pub span: Span,
-    /// Plain parameters (without `sweep`/`zip`).
+    /// Plain parameters (without `sweep`/`zip`/`resources`).
     pub base: Node,
     pub axes: Vec<Axis>,
+    /// `resources = { ... }`: what the stage's instances ask a cluster for (outside keys).
+    pub resources: Resources,
 }
 
 impl StageDef {
@@ -266,6 +268,10 @@ impl StageDef {
 pub struct Spec {
     pub sources: Sources,
     pub experiment: ExperimentParams,
+    /// `[slurm]` (defaults when absent): execution settings, outside every key.
+    pub slurm: SlurmParams,
+    /// `[cache]` (defaults when absent): execution settings, outside every key.
+    pub cache: CacheParams,
     pub stages: Vec<StageDef>,
 }
 
@@ -274,6 +280,14 @@ impl Spec {
         self.stages
             .iter()
             .find(|s| s.kind == kind && s.name == name)
+    }
+
+    /// The cluster resources of a stage: its `resources` over the `[slurm]` defaults.
+    pub fn resources(&self, kind: StageKind, name: &str) -> Resources {
+        match self.stage(kind, name) {
+            Some(def) => def.resources.or(&self.slurm.resources),
+            None => self.slurm.resources.clone(),
+        }
     }
 }
 
@@ -318,10 +332,12 @@ pub fn parse(mut sources: Sources, overrides: &[String]) -> Result<Spec, SpecErr
         spec = check(&root, &mut diags);
     }
     match spec {
-        Some((experiment, stages)) if diags.is_empty() => Ok(Spec {
+        Some(checked) if diags.is_empty() => Ok(Spec {
             sources,
-            experiment,
-            stages,
+            experiment: checked.experiment,
+            slurm: checked.slurm,
+            cache: checked.cache,
+            stages: checked.stages,
         }),
         _ => Err(SpecError::Invalid {
             sources: Box::new(sources),
@@ -453,20 +469,42 @@ pub fn split_key(key: &str) -> Vec<String> {
     out
 }
 
-type Checked = (ExperimentParams, Vec<StageDef>);
+struct Checked {
+    experiment: ExperimentParams,
+    slurm: SlurmParams,
+    cache: CacheParams,
+    stages: Vec<StageDef>,
+}
+
+/// Top-level tables of execution settings (besides `[experiment]` and the stage kinds).
+const SETTINGS_TABLES: [&str; 2] = ["slurm", "cache"];
 
 fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
     let entries = root.as_table()?;
     let top_keys: Vec<&str> = ["experiment", extends::EXTENDS_KEY]
         .into_iter()
+        .chain(SETTINGS_TABLES)
         .chain(StageKind::ALL.iter().map(|k| k.name()))
         .collect();
     let mut experiment = None;
+    let mut slurm = Some(SlurmParams::default());
+    let mut cache = Some(CacheParams::default());
     let mut stages = Vec::new();
     for (key, value) in entries {
-        if key.name == "experiment" {
-            experiment = check_experiment(value, diags);
-            continue;
+        match key.name.as_str() {
+            "experiment" => {
+                experiment = check_experiment(value, diags);
+                continue;
+            }
+            "slurm" => {
+                slurm = check_settings(value, "slurm", settings_schema::<SlurmParams>(), diags);
+                continue;
+            }
+            "cache" => {
+                cache = check_settings(value, "cache", settings_schema::<CacheParams>(), diags);
+                continue;
+            }
+            _ => {}
         }
         let Some(kind) = StageKind::from_name(&key.name) else {
             let is_table = value.as_table().is_some();
@@ -530,7 +568,51 @@ fn check(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Checked> {
         );
     }
     check_references(&stages, diags);
-    Some((experiment?, stages))
+    Some(Checked {
+        experiment: experiment?,
+        slurm: slurm?,
+        cache: cache?,
+        stages,
+    })
+}
+
+/// Checks a table of execution settings against its schema (unknown keys with the nearest
+/// valid one, types), then reads it.
+fn check_settings<T: params::Settings>(
+    value: &Node,
+    path: &str,
+    schema: &ParamSchema,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    if value.as_table().is_none() {
+        diags.push(expected_table(path, value, "a table"));
+        return None;
+    }
+    let before = diags.len();
+    schema.check_table(value, path, path, diags);
+    if diags.len() > before {
+        return None;
+    }
+    match serde_path_to_error::deserialize::<_, T>(&value.to_json()) {
+        Ok(p) => match p.check() {
+            Ok(()) => Some(p),
+            Err((key, message)) => {
+                let span = value.get(&key).map_or(value.span, |n| n.span);
+                diags.push(Diagnostic::new(Some(span), join(path, &key), message));
+                None
+            }
+        },
+        Err(e) => {
+            let inner = e.path().to_string();
+            let span = value.get(&inner).map_or(value.span, |n| n.span);
+            diags.push(Diagnostic::new(
+                Some(span),
+                join(path, &inner),
+                keyed_message(&inner, &e.into_inner().to_string()),
+            ));
+            None
+        }
+    }
 }
 
 fn expected_table(key: &str, value: &Node, what: &str) -> Diagnostic {
@@ -603,6 +685,9 @@ impl std::str::FromStr for DeviceName {
     }
 }
 
+/// The key of a stage table that holds its cluster resources (not a parameter: outside keys).
+pub const RESOURCES_KEY: &str = "resources";
+
 fn check_stage(
     kind: StageKind,
     name: &Key,
@@ -613,8 +698,16 @@ fn check_stage(
     let before = diags.len();
     let mut base_entries = Vec::new();
     let mut axes: Vec<Axis> = Vec::new();
+    let mut resources = Resources::default();
     for (key, value) in table.as_table()? {
         match key.name.as_str() {
+            RESOURCES_KEY => {
+                let path = format!("{label}.{RESOURCES_KEY}");
+                if let Some(r) = check_settings(value, &path, settings_schema::<Resources>(), diags)
+                {
+                    resources = r;
+                }
+            }
             "sweep" | "zip" => {
                 let zip = key.name == "zip";
                 if value.as_table().is_none() {
@@ -694,6 +787,7 @@ fn check_stage(
             span: name.span,
             base,
             axes: Vec::new(),
+            resources,
         });
     }
     let def = StageDef {
@@ -702,6 +796,7 @@ fn check_stage(
         span: name.span,
         base,
         axes,
+        resources,
     };
     // Keys and enum values, on the table with every axis at its first value.
     let schema = stage_schema(kind);

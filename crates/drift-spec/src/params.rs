@@ -38,6 +38,242 @@ pub struct ExperimentParams {
     #[serde(default = "default_max_instances")]
     #[schemars(extend("x-drift-semantic" = false))]
     pub max_instances: u64,
+    /// Where stage instances run: `local` (worker threads of this process) or `slurm` (each
+    /// instance, or an array of them, submitted with `sbatch`; the cache must be on a file
+    /// system the compute nodes share). An execution setting, outside every key; `drift run
+    /// --executor` overrides it.
+    #[serde(default)]
+    #[schemars(extend("x-drift-semantic" = false))]
+    pub executor: ExecutorName,
+}
+
+names! {
+    /// Where stage instances run.
+    pub enum ExecutorName { Local = "local", Slurm = "slurm" } default Local
+}
+
+// ---------------------------------------------------------------------------------------------
+// execution settings: cluster resources, the Slurm executor, the remote cache (outside keys)
+
+/// Cluster resources of a stage instance under `--executor slurm`: `[slurm]` gives defaults,
+/// a stage's `resources = { ... }` overrides them key by key. Execution settings: changing
+/// them reruns nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Resources {
+    /// CPUs per instance (`sbatch --cpus-per-task`); also the instance's compute threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub cpus: Option<u32>,
+    /// Memory per instance (`sbatch --mem`): megabytes, or a number with a K, M, G or T suffix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// GPUs per instance (`sbatch --gpus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// Time limit (`sbatch --time`): `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM` or
+    /// `D-HH:MM:SS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// Partition (`sbatch --partition`); the cluster's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Account to charge (`sbatch --account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Further `sbatch` options, passed as written (e.g. `["--qos=low", "--constraint=a100"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbatch: Option<Vec<String>>,
+}
+
+impl Resources {
+    /// `self`, with every key it leaves unset taken from `defaults`.
+    pub fn or(&self, defaults: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.or(defaults.cpus),
+            memory: self.memory.clone().or_else(|| defaults.memory.clone()),
+            gpus: self.gpus.or(defaults.gpus),
+            time: self.time.clone().or_else(|| defaults.time.clone()),
+            partition: self
+                .partition
+                .clone()
+                .or_else(|| defaults.partition.clone()),
+            account: self.account.clone().or_else(|| defaults.account.clone()),
+            sbatch: self.sbatch.clone().or_else(|| defaults.sbatch.clone()),
+        }
+    }
+}
+
+/// A table of execution settings, checked after it is read: a problem names its key.
+pub trait Settings: serde::de::DeserializeOwned {
+    /// `Err((key, message))` when a value is out of its accepted forms.
+    fn check(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
+}
+
+impl Settings for ExperimentParams {}
+
+impl Settings for Resources {
+    /// The forms Slurm accepts for `memory` and `time`, so a typo fails at `drift check`
+    /// rather than in the first job.
+    fn check(&self) -> Result<(), (String, String)> {
+        if let Some(m) = &self.memory {
+            let digits = m.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+            if digits.is_empty()
+                || !digits.chars().all(|c| c.is_ascii_digit())
+                || m.len() > digits.len() + 1
+            {
+                return Err((
+                    "memory".into(),
+                    format!(
+                        "memory = {m:?}: expected megabytes or a number with a K, M, G or T suffix, e.g. \"4G\""
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = &self.time
+            && !is_slurm_time(t)
+        {
+            return Err((
+                "time".into(),
+                format!(
+                    "time = {t:?}: expected MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, e.g. \"02:00:00\""
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_slurm_time(t: &str) -> bool {
+    let numbers = |s: &str| {
+        let parts: Vec<&str> = s.split(':').collect();
+        parts.len() <= 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    };
+    if matches!(t, "UNLIMITED" | "INFINITE") {
+        return true;
+    }
+    match t.split_once('-') {
+        Some((days, rest)) => {
+            !days.is_empty() && days.chars().all(|c| c.is_ascii_digit()) && numbers(rest)
+        }
+        None => numbers(t),
+    }
+}
+
+impl Settings for SlurmParams {
+    fn check(&self) -> Result<(), (String, String)> {
+        self.resources.check()?;
+        if !(self.poll_min_s > 0.0 && self.poll_min_s.is_finite()) {
+            return Err((
+                "poll_min_s".into(),
+                format!(
+                    "poll_min_s = {}: give a positive number of seconds",
+                    self.poll_min_s
+                ),
+            ));
+        }
+        if !(self.poll_max_s >= self.poll_min_s && self.poll_max_s.is_finite()) {
+            return Err((
+                "poll_max_s".into(),
+                format!(
+                    "poll_max_s = {} is below poll_min_s = {}",
+                    self.poll_max_s, self.poll_min_s
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// URL schemes a remote cache may use.
+pub const REMOTE_SCHEMES: [&str; 4] = ["s3", "gs", "az", "file"];
+
+impl Settings for CacheParams {
+    fn check(&self) -> Result<(), (String, String)> {
+        if let Some(url) = &self.remote {
+            let scheme = url.split_once("://").map(|(s, _)| s);
+            if !scheme.is_some_and(|s| REMOTE_SCHEMES.contains(&s)) {
+                return Err((
+                    "remote".into(),
+                    format!(
+                        "remote = {url:?}: expected s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or file:///path"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[slurm]`: how `--executor slurm` submits and watches jobs. The resource keys are the
+/// defaults of every stage (a stage's `resources` table overrides them).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SlurmParams {
+    #[serde(flatten)]
+    pub resources: Resources,
+    /// Resubmit a job that failed, timed out, ran out of memory, was preempted or lost its
+    /// node, up to this many times.
+    #[serde(default)]
+    pub retries: u32,
+    /// Submit instances of one stage that become ready together as one job array.
+    #[serde(default = "default_true")]
+    pub arrays: bool,
+    /// Most tasks in one array (stay under the cluster's `MaxArraySize`).
+    #[serde(default = "default_max_array_size")]
+    #[schemars(range(min = 1))]
+    pub max_array_size: u32,
+    /// First interval between status queries (`squeue`), in seconds; it doubles while nothing
+    /// changes, up to `poll_max_s`, and drops back when something does.
+    #[serde(default = "default_poll_min_s")]
+    pub poll_min_s: f64,
+    /// Longest interval between status queries, in seconds.
+    #[serde(default = "default_poll_max_s")]
+    pub poll_max_s: f64,
+    /// The `drift` binary the jobs run, as the compute nodes see it (default: this binary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+}
+
+impl Default for SlurmParams {
+    fn default() -> Self {
+        SlurmParams {
+            resources: Resources::default(),
+            retries: 0,
+            arrays: true,
+            max_array_size: default_max_array_size(),
+            poll_min_s: default_poll_min_s(),
+            poll_max_s: default_poll_max_s(),
+            drift: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_max_array_size() -> u32 {
+    1000
+}
+fn default_poll_min_s() -> f64 {
+    2.0
+}
+fn default_poll_max_s() -> f64 {
+    60.0
+}
+
+/// `[cache]`: where results are shared beyond this machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CacheParams {
+    /// A remote store shared by every machine of a lab: `s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix` or `file:///path`. Entries missing here
+    /// are looked up there before a stage runs; `drift push` / `drift pull` move entries
+    /// explicitly. Credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 fn default_device() -> String {
@@ -1656,5 +1892,36 @@ impl CostName {
     /// Whether the value is the same on every machine (parameter counts are; timings are not).
     pub fn reproducible(self) -> bool {
         matches!(self, CostName::ParamCount)
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn memory_and_time_forms_are_checked() {
+        let ok = |memory: &str, time: &str| {
+            Resources {
+                memory: Some(memory.into()),
+                time: Some(time.into()),
+                ..Resources::default()
+            }
+            .check()
+            .map_err(|(_, message)| message)
+        };
+        for (m, t) in [
+            ("512", "30"),
+            ("4G", "30:00"),
+            ("100M", "02:00:00"),
+            ("1T", "1-12"),
+            ("2g", "2-00:30:00"),
+        ] {
+            assert!(ok(m, t).is_ok(), "{m} {t}");
+        }
+        assert!(ok("4GB", "30").unwrap_err().contains("memory"));
+        assert!(ok("G", "30").unwrap_err().contains("memory"));
+        assert!(ok("4G", "1h").unwrap_err().contains("time"));
+        assert!(ok("4G", "1:2:3:4").unwrap_err().contains("time"));
     }
 }

@@ -52,8 +52,23 @@ pub fn stage_schema(kind: StageKind) -> &'static ParamSchema {
 }
 
 pub fn experiment_schema() -> &'static ParamSchema {
-    static SCHEMA: OnceLock<ParamSchema> = OnceLock::new();
-    SCHEMA.get_or_init(schema_of::<ExperimentParams>)
+    settings_schema::<ExperimentParams>()
+}
+
+/// The schema of a table of settings (`[experiment]`, `[slurm]`, `[cache]`, a stage's
+/// `resources`), built once per type.
+pub fn settings_schema<T: JsonSchema + 'static>() -> &'static ParamSchema {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static SCHEMAS: OnceLock<Mutex<HashMap<TypeId, &'static ParamSchema>>> = OnceLock::new();
+    let mut map = SCHEMAS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // A handful of types, each leaked once: they live as long as the process anyway.
+    map.entry(TypeId::of::<T>())
+        .or_insert_with(|| Box::leak(Box::new(schema_of::<T>())))
 }
 
 /// Every discriminator key of every stage kind (`generator`, `method`, `arch`, ...): the keys
@@ -603,6 +618,10 @@ pub fn spec_file_schema() -> J {
         if let Some(J::Object(props)) = object.get_mut("properties") {
             props.insert("sweep".into(), axis.clone());
             props.insert("zip".into(), axis.clone());
+            props.insert(
+                crate::RESOURCES_KEY.into(),
+                serde_json::json!({"$ref": "#/$defs/Resources"}),
+            );
         }
         defs.insert(name.clone(), J::Object(object));
         stage_refs.insert(
@@ -614,19 +633,28 @@ pub fn spec_file_schema() -> J {
             }),
         );
     }
-    let mut experiment = experiment_schema().as_json().clone();
-    if let Some(o) = experiment.as_object_mut() {
-        o.remove("$schema");
-        if let Some(J::Object(d)) = o.remove("$defs") {
-            defs.extend(d);
+    let mut properties = Map::new();
+    for (table, name, schema) in [
+        (Some("experiment"), "Experiment", experiment_schema()),
+        (Some("slurm"), "Slurm", settings_schema::<SlurmParams>()),
+        (Some("cache"), "Cache", settings_schema::<CacheParams>()),
+        (None, "Resources", settings_schema::<Resources>()),
+    ] {
+        let mut object = schema.as_json().clone();
+        if let Some(o) = object.as_object_mut() {
+            o.remove("$schema");
+            if let Some(J::Object(d)) = o.remove("$defs") {
+                defs.extend(d);
+            }
+        }
+        defs.insert(name.into(), object);
+        if let Some(table) = table {
+            properties.insert(
+                table.into(),
+                serde_json::json!({"$ref": format!("#/$defs/{name}")}),
+            );
         }
     }
-    defs.insert("Experiment".into(), experiment);
-    let mut properties = Map::new();
-    properties.insert(
-        "experiment".into(),
-        serde_json::json!({"$ref": "#/$defs/Experiment"}),
-    );
     properties.extend(stage_refs);
     properties.insert(
         crate::extends::EXTENDS_KEY.into(),
