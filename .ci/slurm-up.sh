@@ -26,7 +26,11 @@ $sudo chown munge:munge /etc/munge/munge.key /run/munge /var/lib/munge /var/log/
 $sudo chmod 0400 /etc/munge/munge.key
 $sudo chmod 0755 /run/munge
 if ! pgrep -x munged >/dev/null; then
-    $sudo -u munge /usr/sbin/munged 2>/dev/null || $sudo runuser -u munge -- /usr/sbin/munged
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u munge -- /usr/sbin/munged
+    else
+        sudo -u munge /usr/sbin/munged
+    fi
 fi
 for _ in $(seq 1 50); do
     if munge -n </dev/null >/dev/null 2>&1; then break; fi
