@@ -559,7 +559,9 @@ impl Launcher for SlurmLauncher<'_> {
             };
             let reasons = match found {
                 EntryCheck::Complete(m) => {
-                    // Fresh: never submitted.
+                    // Fresh: never submitted. A job record left by a killed coordinator whose
+                    // job finished is done with.
+                    let _ = std::fs::remove_file(self.journal(&key));
                     let mut record = Record::new(inst, State::Cached);
                     record.key = Some(key);
                     record.output = Some(m.output);
