@@ -312,6 +312,19 @@ fn a_coordinator_started_after_a_killed_one_adopts_its_running_jobs() {
         Some("RUNNING"),
         "the job outlives its coordinator"
     );
+    // `drift status` shows the job computing the training.
+    let mut status_args = vec!["status", slurm.to_str().unwrap()];
+    status_args.extend_from_slice(&args);
+    let status = s.drift(&status_args);
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("stale  train.fm")
+                && l.contains(&format!("(Slurm job {job}, log "))),
+        "{}",
+        status.stdout
+    );
     let out = slurm_run(&s, &slurm, &args);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(

@@ -268,6 +268,11 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
             if let Some(e) = &r.error {
                 line.push_str(&format!("  error: {e}"));
             }
+            if r.state == State::Stale
+                && let Some((job, log)) = r.key.and_then(|k| drift_slurm::recorded_job(&cache, &k))
+            {
+                line.push_str(&format!("  (Slurm job {job}, log {})", log.display()));
+            }
             let _ = writeln!(out, "{}", line.trim_end());
         }
         let count = |s: State| records.iter().filter(|r| r.state == s).count();
@@ -280,6 +285,11 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
             count(State::Failed)
         );
         let _ = out.flush();
+        drop(out);
+        // The process ends here: freeing a large plan one allocation at a time is pure cost
+        // (6% of a no-op status at 15,000 instances).
+        std::mem::forget(records);
+        std::mem::forget(loaded);
         Ok(exit::OK)
     })())
 }

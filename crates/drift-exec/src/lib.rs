@@ -233,6 +233,75 @@ fn unknown_key_reasons(
     reasons
 }
 
+/// One instance's status, given the output digests of the instances before it. With
+/// `verify_content`, every file of a fresh entry is checked against its recorded digest, so a
+/// damaged entry never shows as fresh; it keeps its recorded output digest for its dependents'
+/// keys (`run` recomputes it, and the same key reproduces the same output).
+fn check_instance(
+    plan: &Plan,
+    cache: &Cache,
+    inst: &Instance,
+    outputs: &[Option<OutputDigest>],
+    verify_content: bool,
+) -> Record {
+    let mut digests = Vec::with_capacity(inst.inputs.len());
+    let mut stale_inputs = Vec::new();
+    for input in &inst.inputs {
+        match outputs[input.node.index()] {
+            Some(d) => digests.push(d),
+            None => stale_inputs.push(input.node),
+        }
+    }
+    let mut record = Record::new(inst, State::Stale);
+    if !stale_inputs.is_empty() {
+        record.reasons = unknown_key_reasons(cache, plan, inst, &stale_inputs);
+        return record;
+    }
+    // The key alone (no components) for the common case, a fresh entry; the components are
+    // built only to explain staleness.
+    let key = inst.key(plan, &digests);
+    record.key = Some(key);
+    // With content checks, the manifest, then every file opened once (size and digest).
+    // Without, sizes only.
+    let found = if verify_content {
+        cache.check_manifest(&key)
+    } else {
+        cache.check_entry(&key, false)
+    };
+    if let EntryCheck::Complete(m) = found {
+        record.output = Some(m.output);
+        match verify_content
+            .then(|| cache.verify_content(&key, &m))
+            .flatten()
+        {
+            Some(d) => {
+                record.reasons = vec![Reason::ArtifactDamaged {
+                    file: d.file,
+                    problem: d.problem,
+                }]
+            }
+            None => record.state = State::Fresh,
+        }
+    } else if let EntryCheck::Damaged(d) = found {
+        record.reasons = vec![Reason::ArtifactDamaged {
+            file: d.file,
+            problem: d.problem,
+        }];
+    } else if let Some(f) = cache
+        .read_failure(&plan.experiment_name, &inst.id)
+        .filter(|f| f.key == key)
+    {
+        let comps = inst.key_components(plan, &digests);
+        record.state = State::Failed;
+        record.error = Some(f.error);
+        record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
+    } else {
+        let comps = inst.key_components(plan, &digests);
+        record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
+    }
+    record
+}
+
 /// `drift status`: what a run would do, without running anything.
 pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
     status_with(plan, cache, true)
@@ -241,82 +310,41 @@ pub fn status(plan: &Plan, cache: &Cache) -> Vec<Record> {
 /// [`status`], comparing file digests of fresh entries only with `verify_content` (without,
 /// sizes only: enough to learn which keys a spec reaches, as `gc` and `verify` need).
 pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Record> {
-    let mut records: Vec<Record> = Vec::with_capacity(plan.instances.len());
-    // The manifests of fresh entries, kept for the content pass below (read once).
-    let mut manifests: Vec<Option<Box<drift_cache::Manifest>>> =
-        Vec::with_capacity(plan.instances.len());
-    for inst in &plan.instances {
-        let mut digests = Vec::with_capacity(inst.inputs.len());
-        let mut stale_inputs = Vec::new();
-        for input in &inst.inputs {
-            match records[input.node.index()].output {
-                Some(d) => digests.push(d),
-                None => stale_inputs.push(input.node),
-            }
-        }
-        let mut record = Record::new(inst, State::Stale);
-        if !stale_inputs.is_empty() {
-            record.reasons = unknown_key_reasons(cache, plan, inst, &stale_inputs);
-            records.push(record);
-            manifests.push(None);
-            continue;
-        }
-        // The key alone (no components) for the common case, a fresh entry; the components
-        // are built only to explain staleness.
-        let key = inst.key(plan, &digests);
-        record.key = Some(key);
-        // With content checks, only the manifest here: the pass below opens every file once
-        // (size and digest, all entries in parallel). Without, sizes here.
-        let found = if verify_content {
-            cache.check_manifest(&key)
-        } else {
-            cache.check_entry(&key, false)
-        };
-        let mut manifest = None;
-        if let EntryCheck::Complete(m) = found {
-            record.state = State::Fresh;
-            record.output = Some(m.output);
-            manifest = Some(m);
-        } else if let EntryCheck::Damaged(d) = found {
-            record.reasons = vec![Reason::ArtifactDamaged {
-                file: d.file,
-                problem: d.problem,
-            }];
-        } else if let Some(f) = cache
-            .read_failure(&plan.experiment_name, &inst.id)
-            .filter(|f| f.key == key)
-        {
-            let comps = inst.key_components(plan, &digests);
-            record.state = State::Failed;
-            record.error = Some(f.error);
-            record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
-        } else {
-            let comps = inst.key_components(plan, &digests);
-            record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
-        }
-        records.push(record);
-        manifests.push(manifest);
-    }
-    // Every file of every fresh entry against its recorded digest (in parallel: this is most
-    // of a no-op status's time), so a damaged entry never shows as fresh. A damaged entry keeps
-    // its recorded output digest for its dependents' keys: `run` recomputes it, and the same
-    // key reproduces the same output.
     use rayon::prelude::*;
-    let damage: Vec<(usize, drift_cache::Damage)> = records
-        .par_iter()
-        .zip(manifests.par_iter())
-        .enumerate()
-        .filter(|_| verify_content)
-        .filter_map(|(i, (r, m))| Some((i, cache.verify_content(r.key.as_ref()?, m.as_ref()?)?)))
-        .collect();
-    for (i, d) in damage {
-        records[i].state = State::Stale;
-        records[i].reasons = vec![Reason::ArtifactDamaged {
-            file: d.file,
-            problem: d.problem,
-        }];
+    let n = plan.instances.len();
+    // Instances of one depth of the DAG depend only on shallower ones: each depth is checked
+    // in parallel (reading and parsing manifests is most of a no-op status), in plan order.
+    let mut depth = vec![0usize; n];
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    for (i, inst) in plan.instances.iter().enumerate() {
+        let d = inst
+            .inputs
+            .iter()
+            .map(|input| depth[input.node.index()] + 1)
+            .max()
+            .unwrap_or(0);
+        depth[i] = d;
+        if levels.len() <= d {
+            levels.resize_with(d + 1, Vec::new);
+        }
+        levels[d].push(i);
+    }
+    let mut outputs: Vec<Option<OutputDigest>> = vec![None; n];
+    let mut records: Vec<Option<Record>> = vec![None; n];
+    for level in &levels {
+        let checked: Vec<Record> = level
+            .par_iter()
+            .map(|&i| check_instance(plan, cache, &plan.instances[i], &outputs, verify_content))
+            .collect();
+        for (&i, record) in level.iter().zip(checked) {
+            outputs[i] = record.output;
+            records[i] = Some(record);
+        }
     }
     records
+        .into_iter()
+        .map(|r| r.expect("every instance is at some depth"))
+        .collect()
 }
 
 /// Settings of one run.

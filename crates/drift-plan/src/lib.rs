@@ -13,6 +13,7 @@ use petgraph::graph::DiGraph;
 pub use petgraph::graph::NodeIndex;
 use serde_json::Value as J;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Implementation version of each stage kind: bump when the kind's results change, so that
 /// every cached entry of that kind becomes stale with reason `implementation changed`.
@@ -63,16 +64,17 @@ pub struct Instance {
     pub coords: Vec<Coord>,
     pub params: StageParams,
     /// Completed parameters without reference keys: what the key hashes.
-    pub semantic: J,
+    /// Shared by every instance fanned out from one choice of a stage's axes (identical).
+    pub semantic: Arc<J>,
     pub inputs: Vec<Input>,
     /// Train/sample instances compute on a device; their key includes its class and dtype.
     pub device: Option<String>,
     /// `semantic` flattened to (dotted name, display value), computed once: the table columns
     /// every descendant's [`columns_of`] reads.
-    pub flat_params: Vec<(String, String)>,
+    pub flat_params: Arc<[(String, String)]>,
     /// `semantic` in canonical JSON, computed once (planning hashes it for identity; every
     /// key hashes it again).
-    pub semantic_canonical: String,
+    pub semantic_canonical: Arc<str>,
 }
 
 impl Instance {
@@ -112,7 +114,7 @@ impl Instance {
         KeyComponents {
             kind: self.kind.name().to_string(),
             version: implementation_version(self.kind),
-            params: self.semantic.clone(),
+            params: (*self.semantic).clone(),
             experiment_seed: plan.experiment_seed,
             device: self.device.clone(),
             dtype: self.device.as_ref().map(|_| DTYPE.to_string()),
@@ -641,9 +643,10 @@ impl Builder<'_> {
                         inputs.extend(extra);
                     }
                 }
-                self.add(def, params, semantic, own, inputs);
+                self.add(def, params, Semantic::new(semantic), own, inputs);
                 continue;
             }
+            let semantic = Semantic::new(semantic);
             for combo in paired_product(&fan, &self.instances) {
                 let mut coords: Vec<Coord> = Vec::new();
                 let mut inputs = Vec::new();
@@ -1177,17 +1180,16 @@ impl Builder<'_> {
         &mut self,
         def: &StageDef,
         params: StageParams,
-        semantic: J,
+        semantic: Semantic,
         coords: Vec<Coord>,
         inputs: Vec<Input>,
     ) {
         let id = format_id(def, &coords);
         let device = matches!(def.kind, StageKind::Train | StageKind::Sample)
             .then(|| self.options.device_class.clone());
-        let semantic_canonical = key::canonical_json(&semantic);
         let mut h = blake3::Hasher::new();
         h.update(def.kind.name().as_bytes());
-        h.update(semantic_canonical.as_bytes());
+        h.update(semantic.canonical.as_bytes());
         for i in &inputs {
             h.update(i.role.as_bytes());
             h.update(&(i.node.index() as u64).to_le_bytes());
@@ -1205,7 +1207,6 @@ impl Builder<'_> {
                 for i in &inputs {
                     self.graph.add_edge(i.node, ix, ());
                 }
-                let flat_params = flatten_params(&semantic);
                 self.instances.push(Instance {
                     id: id.clone(),
                     aliases: Vec::new(),
@@ -1213,11 +1214,11 @@ impl Builder<'_> {
                     stage: def.name.clone(),
                     coords,
                     params,
-                    semantic,
+                    semantic: semantic.json,
                     inputs,
                     device,
-                    flat_params,
-                    semantic_canonical,
+                    flat_params: semantic.flat,
+                    semantic_canonical: semantic.canonical,
                 });
                 self.by_identity.insert(identity, ix);
                 ix
@@ -1227,6 +1228,26 @@ impl Builder<'_> {
         let list = self.of_stage.entry(def.label()).or_default();
         if !list.contains(&ix) {
             list.push(ix);
+        }
+    }
+}
+
+/// An instance's semantic parameters with their canonical JSON and flattened columns, computed
+/// once per choice of a stage's axes and shared (cheaply cloned) by every instance fanned out
+/// from it.
+#[derive(Clone)]
+struct Semantic {
+    json: Arc<J>,
+    canonical: Arc<str>,
+    flat: Arc<[(String, String)]>,
+}
+
+impl Semantic {
+    fn new(json: J) -> Semantic {
+        Semantic {
+            canonical: key::canonical_json(&json).into(),
+            flat: flatten_params(&json).into(),
+            json: Arc::new(json),
         }
     }
 }
@@ -1354,7 +1375,7 @@ pub fn columns_of(instances: &[Instance], ix: NodeIndex) -> BTreeMap<String, Str
             .filter(|c| !inherited.contains(c))
             .map(|c| c.strip_prefix(&label_dot).unwrap_or(c))
             .collect();
-        for (k, v) in &inst.flat_params {
+        for (k, v) in inst.flat_params.iter() {
             if own_axes.contains(&k.as_str()) {
                 continue;
             }

@@ -96,6 +96,18 @@ struct JobRecord {
     id: String,
 }
 
+/// The Slurm job a coordinator recorded as computing `key` (it may have ended since), with its
+/// log: `drift status` shows it beside a stale instance.
+pub fn recorded_job(cache: &Cache, key: &StageKey) -> Option<(String, PathBuf)> {
+    let path = cache
+        .root()
+        .join("slurm")
+        .join("jobs")
+        .join(format!("{}.json", key.hex()));
+    let record: JobRecord = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    Some((record.job, record.log))
+}
+
 /// Everything the launcher needs besides the plan.
 pub struct SlurmSettings {
     pub params: SlurmParams,
