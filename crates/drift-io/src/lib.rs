@@ -71,7 +71,7 @@
 //!
 //! Writing the same input twice with the same build of drift gives byte-identical files:
 //! the Parquet writer settings are fixed (see [`writer_properties`]: format 1.0 data
-//! pages, ZSTD level 1, row groups of at most [`ROW_GROUP_ROWS`] rows, page statistics,
+//! pages, ZSTD level 1 only for labelled tables, row groups of at most [`ROW_GROUP_ROWS`] rows, page statistics,
 //! no bloom filters, no timestamps), the Arrow schema stored in the footer is derived
 //! from the data only, and files are produced in memory and then written with
 //! [`write_atomic`], so a reader never sees a half-written artifact.
@@ -93,5 +93,7 @@ pub use schemas::{
     read_labels, read_loss_curve, read_metrics, read_points, read_snapshots, write_labels,
     write_loss_curve, write_metrics, write_points, write_snapshots,
 };
-pub use table::{ROW_GROUP_ROWS, read_record_batches, write_record_batch, writer_properties};
+pub use table::{
+    Content, ROW_GROUP_ROWS, read_record_batches, write_record_batch, writer_properties,
+};
 pub use user_data::{FileFormat, NumericTable, read_numeric_bytes, read_numeric_file};

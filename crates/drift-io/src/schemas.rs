@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Schema, SchemaRef, UInt64Type};
 use arrow::record_batch::RecordBatch;
 
-use crate::table::{encode, open_reader, read_all};
+use crate::table::{Content, encode, open_reader, read_all};
 use crate::{IoError, write_atomic};
 
 /// Name of coordinate column `i` of a points file.
@@ -110,7 +110,7 @@ pub fn write_points(path: &Path, dim: usize, values: &[f32]) -> Result<(), IoErr
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| {
         IoError::invalid_input(path, format!("cannot assemble the points table: {e}"))
     })?;
-    let bytes = encode(path, &batch, false)?;
+    let bytes = encode(path, &batch, Content::Numeric)?;
     write_atomic(path, &bytes)
 }
 
@@ -191,7 +191,7 @@ pub fn write_snapshots(
     let batch = RecordBatch::try_new(schema, columns).map_err(|e| {
         IoError::invalid_input(path, format!("cannot assemble the snapshots table: {e}"))
     })?;
-    let bytes = encode(path, &batch, false)?;
+    let bytes = encode(path, &batch, Content::Numeric)?;
     write_atomic(path, &bytes)
 }
 
@@ -249,7 +249,7 @@ pub fn write_labels(path: &Path, labels: &[u64]) -> Result<(), IoError> {
     )]));
     let batch = RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(labels.to_vec()))])
         .map_err(|e| IoError::invalid_input(path, format!("cannot assemble the labels: {e}")))?;
-    let bytes = encode(path, &batch, false)?;
+    let bytes = encode(path, &batch, Content::Numeric)?;
     write_atomic(path, &bytes)
 }
 
@@ -294,7 +294,7 @@ pub fn write_metrics(path: &Path, rows: &[(String, f64)]) -> Result<(), IoError>
         RecordBatch::try_new(schema, vec![Arc::new(names), Arc::new(values)]).map_err(|e| {
             IoError::invalid_input(path, format!("cannot assemble the metrics table: {e}"))
         })?;
-    let bytes = encode(path, &batch, true)?;
+    let bytes = encode(path, &batch, Content::Labelled)?;
     write_atomic(path, &bytes)
 }
 
@@ -373,7 +373,7 @@ pub fn write_loss_curve(path: &Path, losses: &[f32]) -> Result<(), IoError> {
         RecordBatch::try_new(schema, vec![Arc::new(steps), Arc::new(losses)]).map_err(|e| {
             IoError::invalid_input(path, format!("cannot assemble the loss table: {e}"))
         })?;
-    let bytes = encode(path, &batch, false)?;
+    let bytes = encode(path, &batch, Content::Numeric)?;
     write_atomic(path, &bytes)
 }
 

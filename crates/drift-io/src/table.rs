@@ -21,15 +21,31 @@ const PAGE_ROWS: usize = 20_000;
 /// Rows per batch handed back by the readers.
 const READ_BATCH_ROWS: usize = 64 * 1024;
 
+/// What a table holds, which decides how it is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Continuous numbers (points, snapshots, labels, loss curves): plain encoding, no
+    /// compression. ZSTD saved 9% on 1M x 2 random f32 points at 0.65x the write speed and
+    /// 0.33x the read speed (BENCHMARKS.md, "Artifact I/O"), and dictionaries never pay on
+    /// continuous values.
+    Numeric,
+    /// Repeated strings and mixed columns (metrics, report tables): dictionary encoding and
+    /// ZSTD level 1.
+    Labelled,
+}
+
 /// The Parquet writer settings of every drift artifact. Everything that influences the
 /// bytes is pinned here rather than left to library defaults: Parquet format 1.0 data
-/// pages, ZSTD level 1 compression, at most [`ROW_GROUP_ROWS`] rows per row group,
-/// page-level statistics, no bloom filters. `dictionary` enables dictionary encoding
-/// (worth it for repeated strings, wasted on continuous floats).
-pub fn writer_properties(dictionary: bool) -> WriterProperties {
+/// pages, at most [`ROW_GROUP_ROWS`] rows per row group, page-level statistics, no bloom
+/// filters; encoding and compression by [`Content`].
+pub fn writer_properties(content: Content) -> WriterProperties {
+    let (dictionary, compression) = match content {
+        Content::Numeric => (false, Compression::UNCOMPRESSED),
+        Content::Labelled => (true, Compression::ZSTD(ZstdLevel::default())),
+    };
     WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(compression)
         .set_dictionary_enabled(dictionary)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_max_row_group_bytes(None)
@@ -44,29 +60,28 @@ pub fn writer_properties(dictionary: bool) -> WriterProperties {
 pub(crate) fn encode(
     path: &Path,
     batch: &RecordBatch,
-    dictionary: bool,
+    content: Content,
 ) -> Result<Vec<u8>, IoError> {
     let encode_err = |source| IoError::Encode {
         path: path.to_path_buf(),
         source,
     };
-    let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(
-        &mut buf,
-        batch.schema(),
-        Some(writer_properties(dictionary)),
-    )
-    .map_err(encode_err)?;
+    // Sized for the uncompressed data up front: growing by doubling copied a large table
+    // about twice more.
+    let mut buf = Vec::with_capacity(batch.get_array_memory_size() + (64 << 10));
+    let mut writer =
+        ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(content)))
+            .map_err(encode_err)?;
     writer.write(batch).map_err(encode_err)?;
     writer.close().map_err(encode_err)?;
     Ok(buf)
 }
 
-/// Writes `batch` to `path` as Parquet (atomically, byte-deterministic, dictionary
-/// encoding on). The Arrow schema is stored in the footer so that types such as
+/// Writes `batch` to `path` as Parquet (atomically, byte-deterministic, encoded as
+/// [`Content::Labelled`]). The Arrow schema is stored in the footer so that types such as
 /// `UInt64` survive the round trip.
 pub fn write_record_batch(path: &Path, batch: &RecordBatch) -> Result<(), IoError> {
-    let bytes = encode(path, batch, true)?;
+    let bytes = encode(path, batch, Content::Labelled)?;
     write_atomic(path, &bytes)
 }
 

@@ -1,5 +1,6 @@
 //! Ignored bench-style measurements of drift-io throughput; run them in release with
 //! `cargo test --release -p drift-io --test throughput -- --ignored --nocapture`.
+//! `BENCH_DIR=/dev/shm` writes the points file to memory (no disk and fsync in the figure).
 
 use std::fs;
 use std::time::{Duration, Instant};
@@ -26,7 +27,11 @@ fn mib_per_s(bytes: usize, d: Duration) -> f64 {
 #[test]
 #[ignore = "benchmark: run in release with --ignored --nocapture"]
 fn points_write_read_throughput_1m_x_2() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .unwrap();
     let path = dir.path().join("points.parquet");
     let n = 1_000_000usize;
     let dim = 2usize;

@@ -19,11 +19,14 @@ use std::sync::Arc;
 /// every cached entry of that kind becomes stale with reason `implementation changed`.
 pub fn implementation_version(kind: StageKind) -> u32 {
     match kind {
-        StageKind::Data => 1,
+        // 2: numeric Parquet tables are written uncompressed (other bytes, same values).
+        StageKind::Data => 2,
         // 2: the fast CPU path sums gradients over fixed 128-row chunks (other bits than 1).
-        StageKind::Train => 2,
+        // 3: loss.parquet uncompressed.
+        StageKind::Train => 3,
         // 2: on the CPU the network's forward pass runs the fast host path (other bits).
-        StageKind::Sample => 2,
+        // 3: samples.parquet uncompressed.
+        StageKind::Sample => 3,
         // 2: mmd on a table-driven vectorised exp (within 5e-13 of version 1), new metrics.
         // 3: nll / straightness / path_energy evaluate the model through the fast CPU forward.
         StageKind::Eval => 3,

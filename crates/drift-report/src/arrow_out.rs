@@ -164,9 +164,12 @@ pub fn write_parquet(table: &Table, path: &Path) -> Result<(), ReportError> {
     let batch = RecordBatch::try_new(plain.clone(), columns)
         .map_err(|e| encode_error(ParquetError::ArrowError(e.to_string())))?;
     let mut bytes = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut bytes, plain, Some(drift_io::writer_properties(true)))
-            .map_err(encode_error)?;
+    let mut writer = ArrowWriter::try_new(
+        &mut bytes,
+        plain,
+        Some(drift_io::writer_properties(drift_io::Content::Labelled)),
+    )
+    .map_err(encode_error)?;
     for (key, value) in table_metadata(table) {
         writer.append_key_value_metadata(KeyValue::new(key.to_string(), value));
     }
