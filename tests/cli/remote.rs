@@ -212,6 +212,14 @@ fn an_unreachable_remote_is_reported_and_the_instances_are_computed() {
         "{}",
         out.stderr
     );
+    assert_eq!(
+        out.stderr
+            .matches("remote cache s3://lab/drift failed")
+            .count(),
+        1,
+        "one message, not one per instance\n{}",
+        out.stderr
+    );
     // Without a remote, push and pull say how to configure one.
     let out = s.drift(&["push", tiny.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{}", out.stderr);

@@ -12,13 +12,24 @@ use drift_remote::Remote;
 use drift_spec::Spec;
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A remote cache as the executor's second source of entries.
-pub(crate) struct RemoteSource(Remote);
+/// A remote cache as the executor's second source of entries. After its first failure it is
+/// not asked again in this run (an unreachable endpoint would otherwise cost every instance a
+/// timeout and a message).
+pub(crate) struct RemoteSource(Remote, AtomicBool);
 
 impl EntrySource for RemoteSource {
     fn fetch(&self, cache: &Cache, key: &StageKey) -> Result<Option<Manifest>, String> {
-        self.0.pull(cache, key).map_err(|e| e.to_string())
+        if self.1.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match self.0.pull(cache, key) {
+            Ok(found) => Ok(found),
+            // Concurrent lookups may fail together: only the first one reports.
+            Err(_) if self.1.swap(true, Ordering::Relaxed) => Ok(None),
+            Err(e) => Err(format!("{e} (not asked again in this run)")),
+        }
     }
 
     fn describe(&self) -> String {
@@ -35,7 +46,7 @@ pub(crate) fn configured(flag: Option<&str>, spec: &Spec) -> Option<String> {
 
 pub(crate) fn open(url: &str) -> Result<RemoteSource, Failure> {
     Remote::open(url)
-        .map(RemoteSource)
+        .map(|r| RemoteSource(r, AtomicBool::new(false)))
         .map_err(|e| fail(format!("remote cache: {e}")))
 }
 
