@@ -35,9 +35,12 @@
 #    libcuda.so (soname libcuda.so.1, every driver entry point returns 34 =
 #    CUDA_ERROR_STUB_LIBRARY, like NVIDIA's own stub). It is only for linking: at run time the
 #    driver's real libcuda.so.1 is used. Never ship the stub.
-#  * The final binary therefore has DT_NEEDED entries on libcuda.so.1 (driver) and on
-#    libcudart.so.13, libcublas.so.13, libcublasLt.so.13 (and libcurand.so.10 / libnvrtc.so.13
-#    if referenced). The latter come from the wheels and are copied to cuda-lib/.
+#  * The final binary (ld's --as-needed drops nvrtc) has DT_NEEDED entries on libcuda.so.1
+#    (the driver's; the binary does not even start where it is missing, also for `--device
+#    cpu`) and on libcudart.so.13, libcublas.so.13, libcurand.so.10, plus libcublasLt.so.13
+#    through libcublas. These four come from the wheels and are copied to cuda-lib/ (~720 MiB,
+#    libcublasLt alone is 517 MiB). The binary also needs glibc >= 2.35 and libstdc++ with
+#    GLIBCXX_3.4.21 (built on Debian 12).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -109,8 +112,18 @@ nice -n 10 cargo rustc --release ${JOBS:+-j "$JOBS"} -p drift-cli --bin drift --
 # 5. Bundle the CUDA user-space libraries the binary needs (never libcuda: that is the driver's).
 OUT=$CARGO_TARGET_DIR/release
 rm -rf "$OUT/cuda-lib"; mkdir -p "$OUT/cuda-lib"
-for lib in $(readelf -d "$OUT/drift" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  if [ -e "$CU13/lib/$lib" ]; then cp -L "$CU13/lib/$lib" "$OUT/cuda-lib/"; fi
+# Transitively: libcublas.so.13 needs libcublasLt.so.13 (found through its own RUNPATH $ORIGIN).
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+todo=$(needed "$OUT/drift")
+while [ -n "$todo" ]; do
+  next=""
+  for lib in $todo; do
+    if [ -e "$CU13/lib/$lib" ] && [ ! -e "$OUT/cuda-lib/$lib" ]; then
+      cp -L "$CU13/lib/$lib" "$OUT/cuda-lib/"
+      next="$next $(needed "$OUT/cuda-lib/$lib")"
+    fi
+  done
+  todo=$next
 done
 # nvrtc dlopens its builtins library at run time.
 if [ -e "$OUT/cuda-lib/libnvrtc.so.13" ]; then cp -L "$CU13"/lib/libnvrtc-builtins.so.13.* "$OUT/cuda-lib/"; fi
