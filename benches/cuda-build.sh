@@ -12,7 +12,9 @@
 #
 # Result: $CARGO_TARGET_DIR/release/drift plus $CARGO_TARGET_DIR/release/cuda-lib/ (the CUDA
 # user-space libraries the binary needs; the binary's RUNPATH is $ORIGIN/cuda-lib). Copy both
-# together (e.g. `tar -C $CARGO_TARGET_DIR/release -chf drift-cuda.tar drift cuda-lib`).
+# together (e.g. `tar -C $CARGO_TARGET_DIR/release -chf drift-cuda.tar drift cuda-lib`), or
+# copy only target/gpu-carry/drift.gz (the stripped binary, ~23 MB) to a GPU machine whose
+# python3 has NVIDIA's CUDA 13 wheels (any PyTorch cu13x install); benches/gpu.sh runs either.
 #
 # Why each piece is needed (all facts from the build scripts of candle-kernels 0.11.1,
 # cudaforge 0.1.6 and cudarc 0.19.10, which `candle-core/cuda` pulls in):
@@ -128,3 +130,13 @@ done
 # nvrtc dlopens its builtins library at run time.
 if [ -e "$OUT/cuda-lib/libnvrtc.so.13" ]; then cp -L "$CU13"/lib/libnvrtc-builtins.so.13.* "$OUT/cuda-lib/"; fi
 echo "built $OUT/drift; bundled: $(ls "$OUT/cuda-lib" | tr '\n' ' ')($(du -sh "$OUT/cuda-lib" | cut -f1))"
+
+# 6. A compact copy for GPU machines that already have NVIDIA's CUDA 13 libraries (a PyTorch
+#    cu13x environment installs them as wheels; benches/gpu.sh finds them there): the binary
+#    alone, stripped and gzip-compressed (~23 MB instead of 89 MB + 696 MiB of libraries).
+CARRY=$ROOT/target/gpu-carry
+mkdir -p "$CARRY"
+strip -o "$CARRY/drift.tmp" "$OUT/drift"
+gzip -9 -c "$CARRY/drift.tmp" > "$CARRY/drift.gz.tmp" && mv "$CARRY/drift.gz.tmp" "$CARRY/drift.gz"
+rm -f "$CARRY/drift.tmp"
+echo "compact copy: $CARRY/drift.gz ($(du -h "$CARRY/drift.gz" | cut -f1); unpacked and run by benches/gpu.sh)"

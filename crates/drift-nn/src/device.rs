@@ -85,7 +85,7 @@ impl ComputeDevice {
                 }
                 let device = Device::new_cuda(ordinal).map_err(|e| NnError::Device {
                     requested: req.to_string(),
-                    message: e.to_string(),
+                    message: crate::error::backend_message(&e),
                 })?;
                 Ok(ComputeDevice { device })
             }

@@ -25,7 +25,8 @@ pub enum NnError {
     /// A CUDA device was asked for, but this binary was built without CUDA support.
     #[error(
         "device `{requested}` requested, but this build has no CUDA support; \
-         rebuild with `--features cuda` (needs the CUDA toolkit), or use `cpu`"
+         rebuild with `--features cuda` (benches/cuda-build.sh builds it \
+         without a system CUDA toolkit), or use `cpu`"
     )]
     CudaNotBuilt {
         /// The device that was asked for, e.g. `cuda:0`.
@@ -86,6 +87,42 @@ pub enum NnError {
 
 impl From<candle_core::Error> for NnError {
     fn from(e: candle_core::Error) -> Self {
-        NnError::Backend(e.to_string())
+        NnError::Backend(backend_message(&e))
+    }
+}
+
+/// A candle error as one message, without the backtrace candle attaches when `RUST_BACKTRACE`
+/// is set: users get the cause, never a stack dump.
+pub(crate) fn backend_message(e: &candle_core::Error) -> String {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => backend_message(inner),
+        E::Context { inner, context } => format!("{context}: {}", backend_message(inner)),
+        E::WithPath { inner, path } => format!("{}: {}", path.display(), backend_message(inner)),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_errors_carry_no_backtrace() {
+        let inner = candle_core::Error::Msg("no kernel for this dtype".into());
+        let with_bt = candle_core::Error::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        }
+        .context("while sampling");
+        assert!(
+            with_bt.to_string().lines().count() > 2,
+            "candle's own text has the trace"
+        );
+        let e = NnError::from(with_bt);
+        assert_eq!(
+            e.to_string(),
+            "tensor backend error: while sampling: no kernel for this dtype"
+        );
     }
 }
