@@ -4,11 +4,14 @@
 //! machine's bytes; `drift push` is idempotent and `drift pull` fetches what a spec reaches.
 
 use crate::util::{Output, Scratch, artifact_digests, ids_in, instances, repo, spec};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+/// moto's S3 server on a free loopback port, killed on drop (shared with drift-remote's tests).
+#[path = "../../crates/drift-remote/tests/support/moto.rs"]
+mod moto;
+use moto::Moto;
 
 /// `drift --cache CACHE ARGS` with extra environment.
 fn drift_env(cache: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
@@ -31,76 +34,15 @@ fn drift_env(cache: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
     }
 }
 
-/// moto's S3 server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http(port: u16, method: &str, path: &str) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply)?;
-    Ok(reply)
-}
-
 impl Moto {
-    fn start() -> Option<Moto> {
-        let venv = repo().join("target/moto-venv/bin/moto_server");
-        let server: Option<PathBuf> = std::env::var_os("DRIFT_MOTO_SERVER")
-            .map(PathBuf::from)
-            .or_else(|| venv.is_file().then_some(venv));
-        let Some(server) = server else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "moto_server not found under CI: `.ci/run` installs it with .ci/install-moto.sh"
-            );
-            eprintln!("skipped: moto_server not found (`bash .ci/install-moto.sh` installs it)");
-            return None;
-        };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let child = Command::new(server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !http(port, "GET", "/").is_ok_and(|r| r.starts_with("HTTP/1.1 200")) {
-            assert!(Instant::now() < deadline, "moto_server did not answer");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let reply = http(port, "PUT", "/lab").unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "create bucket: {reply}");
-        Some(moto)
-    }
-
     /// The environment a lab member would set for an S3-compatible store.
     fn env(&self) -> Vec<(&'static str, String)> {
-        let endpoint = format!("http://127.0.0.1:{}", self.port);
         vec![
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ENDPOINT_URL", endpoint.clone()),
-            ("AWS_ENDPOINT", endpoint),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ENDPOINT", self.endpoint.clone()),
             ("AWS_ALLOW_HTTP", "true".into()),
         ]
     }
@@ -165,7 +107,10 @@ fn two_machines_share_results(remote: &str, env: &[(&str, String)]) {
 
 #[test]
 fn two_machines_share_results_through_s3() {
-    let Some(moto) = Moto::start() else { return };
+    let Some(moto) = Moto::start("two_machines_share_results_through_s3") else {
+        return;
+    };
+    moto.create_bucket("lab");
     two_machines_share_results("s3://lab/drift", &moto.env());
 }
 

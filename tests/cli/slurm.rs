@@ -325,6 +325,24 @@ fn a_coordinator_started_after_a_killed_one_adopts_its_running_jobs() {
         "{}",
         status.stdout
     );
+    // ... and so does `drift status --json`.
+    status_args.push("--json");
+    let listing: serde_json::Value =
+        serde_json::from_str(&s.drift(&status_args).stdout).expect("status --json");
+    let train = listing["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "train")
+        .expect("a training");
+    assert_eq!(train["state"], "stale");
+    assert_eq!(train["slurm_job"]["id"], job.as_str(), "{train}");
+    assert!(
+        train["slurm_job"]["log"]
+            .as_str()
+            .is_some_and(|l| l.contains("v1/slurm/logs/")),
+        "{train}"
+    );
     let out = slurm_run(&s, &slurm, &args);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(

@@ -250,8 +250,26 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
         let loaded = load(args)?;
         let cache = open_cache(cache_dir)?;
         let records = drift_exec::status(&loaded.plan, &cache);
+        // A stale instance a Slurm job is computing (recorded by a coordinator that may be gone).
+        let slurm_job = |r: &Record| {
+            (r.state == State::Stale)
+                .then_some(r.key?)
+                .and_then(|k| drift_slurm::recorded_job(&cache, &k))
+        };
         if json {
-            outln!("{}", json_records(&records));
+            let mut instances = Vec::with_capacity(records.len());
+            for r in &records {
+                let mut value = serde_json::to_value(r).expect("records serialise");
+                if let Some((job, log)) = slurm_job(r) {
+                    value["slurm_job"] = serde_json::json!({ "id": job, "log": log });
+                }
+                instances.push(value);
+            }
+            let listing = serde_json::json!({ "instances": instances });
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&listing).expect("records serialise")
+            );
             return Ok(exit::OK);
         }
         // One write for the whole listing (stdout is line-buffered: 1000 lines were 1000 writes).
@@ -268,9 +286,7 @@ pub fn status(cache_dir: &Path, args: &SpecArgs, json: bool) -> u8 {
             if let Some(e) = &r.error {
                 line.push_str(&format!("  error: {e}"));
             }
-            if r.state == State::Stale
-                && let Some((job, log)) = r.key.and_then(|k| drift_slurm::recorded_job(&cache, &k))
-            {
+            if let Some((job, log)) = slurm_job(r) {
                 line.push_str(&format!("  (Slurm job {job}, log {})", log.display()));
             }
             let _ = writeln!(out, "{}", line.trim_end());

@@ -7,6 +7,7 @@ use crate::commands::{Failure, fail, finish, invalid, load, open_cache};
 use crate::exit;
 use drift_cache::{Cache, Manifest};
 use drift_exec::EntrySource;
+use drift_plan::NodeIndex;
 use drift_plan::key::{OutputDigest, StageKey};
 use drift_remote::Remote;
 use drift_spec::Spec;
@@ -122,60 +123,49 @@ pub fn pull(cache_dir: &Path, flag: Option<&str>, args: &SpecArgs) -> u8 {
         let cache = open_cache(cache_dir)?;
         let remote = required(flag, &loaded.spec)?;
         let plan = &loaded.plan;
-        let n = plan.instances.len();
-        // Depth in the DAG: the instances of one depth are independent and pulled in parallel.
-        let mut depth = vec![0usize; n];
-        for (i, inst) in plan.instances.iter().enumerate() {
-            depth[i] = inst
-                .inputs
-                .iter()
-                .map(|input| depth[input.node.index()] + 1)
-                .max()
-                .unwrap_or(0);
-        }
-        let mut outputs: Vec<Option<OutputDigest>> = vec![None; n];
+        let mut outputs: Vec<Option<OutputDigest>> = vec![None; plan.instances.len()];
         let (mut local, mut pulled, mut absent, mut unknown, mut failed) = (0, 0, 0, 0, 0);
-        for level in 0..=depth.iter().copied().max().unwrap_or(0) {
-            let wave: Vec<usize> = (0..n).filter(|&i| depth[i] == level).collect();
-            let found: Vec<(usize, Found)> = wave
+        // Depth in the DAG: the instances of one depth are independent and pulled in parallel.
+        for level in plan.levels() {
+            let found: Vec<(NodeIndex, Found)> = level
                 .par_iter()
-                .map(|&i| {
-                    let inst = &plan.instances[i];
+                .map(|&ix| {
+                    let inst = plan.get(ix);
                     let digests: Option<Vec<OutputDigest>> = inst
                         .inputs
                         .iter()
                         .map(|input| outputs[input.node.index()])
                         .collect();
                     let Some(digests) = digests else {
-                        return (i, Found::Unknown);
+                        return (ix, Found::Unknown);
                     };
                     let key = inst.key(plan, &digests);
                     if let Some(m) = cache.lookup(&key) {
-                        return (i, Found::Local(m));
+                        return (ix, Found::Local(m));
                     }
                     let found = match remote.0.pull(&cache, &key) {
                         Ok(Some(m)) => Found::Pulled(m),
                         Ok(None) => Found::Absent,
                         Err(e) => Found::Failed(e.to_string()),
                     };
-                    (i, found)
+                    (ix, found)
                 })
                 .collect();
-            for (i, result) in found {
+            for (ix, result) in found {
                 match result {
                     Found::Pulled(m) => {
-                        outputs[i] = Some(m.output);
+                        outputs[ix.index()] = Some(m.output);
                         pulled += 1;
                     }
                     Found::Local(m) => {
-                        outputs[i] = Some(m.output);
+                        outputs[ix.index()] = Some(m.output);
                         local += 1;
                     }
                     Found::Absent => absent += 1,
                     Found::Unknown => unknown += 1,
                     Found::Failed(e) => {
                         failed += 1;
-                        errln!("error: pull {}: {e}", plan.instances[i].id);
+                        errln!("error: pull {}: {e}", plan.get(ix).id);
                     }
                 }
             }

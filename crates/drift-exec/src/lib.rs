@@ -82,21 +82,11 @@ impl<'a> Compute<'a> {
             remote: None,
         }
     }
-
-    /// See [`fetch_remote`].
-    pub fn fetch(
-        &self,
-        cache: &Cache,
-        key: &StageKey,
-        progress: &dyn Progress,
-    ) -> Option<Manifest> {
-        fetch_remote(self.remote, cache, key, progress)
-    }
 }
 
 /// The remote's entry for `key`, copied into `cache`; a remote that fails is reported as a
 /// note and treated as lacking the entry (the instance is then computed).
-pub fn fetch_remote(
+fn fetch_remote(
     remote: Option<&dyn EntrySource>,
     cache: &Cache,
     key: &StageKey,
@@ -195,7 +185,7 @@ impl Record {
 }
 
 /// The reasons an instance with known key components has no usable entry.
-pub fn stale_reasons(
+fn stale_reasons(
     cache: &Cache,
     experiment: &str,
     inst: &Instance,
@@ -314,31 +304,16 @@ pub fn status_with(plan: &Plan, cache: &Cache, verify_content: bool) -> Vec<Reco
     let n = plan.instances.len();
     // Instances of one depth of the DAG depend only on shallower ones: each depth is checked
     // in parallel (reading and parsing manifests is most of a no-op status), in plan order.
-    let mut depth = vec![0usize; n];
-    let mut levels: Vec<Vec<usize>> = Vec::new();
-    for (i, inst) in plan.instances.iter().enumerate() {
-        let d = inst
-            .inputs
-            .iter()
-            .map(|input| depth[input.node.index()] + 1)
-            .max()
-            .unwrap_or(0);
-        depth[i] = d;
-        if levels.len() <= d {
-            levels.resize_with(d + 1, Vec::new);
-        }
-        levels[d].push(i);
-    }
     let mut outputs: Vec<Option<OutputDigest>> = vec![None; n];
     let mut records: Vec<Option<Record>> = vec![None; n];
-    for level in &levels {
+    for level in plan.levels() {
         let checked: Vec<Record> = level
             .par_iter()
-            .map(|&i| check_instance(plan, cache, &plan.instances[i], &outputs, verify_content))
+            .map(|&ix| check_instance(plan, cache, plan.get(ix), &outputs, verify_content))
             .collect();
-        for (&i, record) in level.iter().zip(checked) {
-            outputs[i] = record.output;
-            records[i] = Some(record);
+        for (ix, record) in level.into_iter().zip(checked) {
+            outputs[ix.index()] = record.output;
+            records[ix.index()] = Some(record);
         }
     }
     records
@@ -606,9 +581,81 @@ impl Shared {
     }
 }
 
-/// The cache wrapper around the executor for one instance: reuse a complete entry, else
-/// compute under the key's lock and commit. [`run`]'s workers call it, and so does a batch job
-/// of the Slurm executor (one instance in its own process).
+/// What the caches hold for one instance before it is computed: see [`look_up`].
+pub enum LookUp {
+    /// A complete entry, every file checked against its recorded digest: this cache's own
+    /// (`record.state` is [`State::Cached`]) or the remote cache's, copied into this one
+    /// ([`State::Pulled`]). The instance's slot already records its key components.
+    Found {
+        record: Record,
+        manifest: Box<Manifest>,
+    },
+    /// No usable entry (or the instance is forced): the instance must be computed under `key`,
+    /// for these `reasons`.
+    Stale {
+        key: StageKey,
+        comps: KeyComponents,
+        reasons: Vec<Reason>,
+    },
+}
+
+/// The cache check that comes before computing an instance, given its inputs' manifests (in
+/// `inputs` order): a complete local entry under its key is used (every file checked against
+/// its recorded digest first: a damaged entry is recomputed, never used); without one, the
+/// `remote` cache's entry is copied in; otherwise, or when `forced`, the instance is stale
+/// with its typed reasons. [`run_instance`] and the Slurm launcher both start with it.
+pub fn look_up(
+    plan: &Plan,
+    cache: &Cache,
+    remote: Option<&dyn EntrySource>,
+    progress: &dyn Progress,
+    ix: NodeIndex,
+    inputs: &[Manifest],
+    forced: bool,
+) -> LookUp {
+    let inst = plan.get(ix);
+    let digests: Vec<OutputDigest> = inputs.iter().map(|m| m.output).collect();
+    let comps = inst.key_components(plan, &digests);
+    let key = comps.key();
+    let experiment = &plan.experiment_name;
+    let found_as = |state: State, manifest: Box<Manifest>| {
+        let mut record = Record::new(inst, state);
+        record.key = Some(key);
+        record.output = Some(manifest.output);
+        let _ = cache.write_slot(experiment, &inst.id, &comps);
+        LookUp::Found { record, manifest }
+    };
+    // Before an entry is used (as this instance's result, and so as its dependents' input),
+    // every file is checked against its recorded digest.
+    let found = if forced {
+        EntryCheck::Absent
+    } else {
+        cache.check_entry(&key, true)
+    };
+    let reasons = match found {
+        EntryCheck::Complete(m) => return found_as(State::Cached, m),
+        _ if forced => vec![Reason::Forced],
+        EntryCheck::Damaged(d) => vec![Reason::ArtifactDamaged {
+            file: d.file,
+            problem: d.problem,
+        }],
+        EntryCheck::Absent => {
+            if let Some(m) = fetch_remote(remote, cache, &key, progress) {
+                return found_as(State::Pulled, Box::new(m));
+            }
+            stale_reasons(cache, experiment, inst, &comps, &key)
+        }
+    };
+    LookUp::Stale {
+        key,
+        comps,
+        reasons,
+    }
+}
+
+/// The cache wrapper around the executor for one instance: reuse a complete entry (or the
+/// remote's, see [`look_up`]), else compute under the key's lock and commit. [`run`]'s workers
+/// call it, and so does a batch job of the Slurm executor (one instance in its own process).
 pub fn run_instance(
     plan: &Plan,
     cache: &Cache,
@@ -618,42 +665,20 @@ pub fn run_instance(
     inputs: Vec<Manifest>,
     forced: bool,
 ) -> (Record, Option<Manifest>) {
+    let (key, comps, reasons) =
+        match look_up(plan, cache, compute.remote, progress, ix, &inputs, forced) {
+            LookUp::Found { record, manifest } => return (record, Some(*manifest)),
+            LookUp::Stale {
+                key,
+                comps,
+                reasons,
+            } => (key, comps, reasons),
+        };
     let inst = plan.get(ix);
-    let digests: Vec<OutputDigest> = inputs.iter().map(|m| m.output).collect();
-    let comps = inst.key_components(plan, &digests);
-    let key = comps.key();
+    let experiment = &plan.experiment_name;
     let mut record = Record::new(inst, State::Cached);
     record.key = Some(key);
-    let experiment = &plan.experiment_name;
-    // Before an entry is used (as this instance's result, and so as its dependents' input),
-    // every file is checked against its recorded digest: a damaged entry is recomputed, never
-    // used.
-    let found = if forced {
-        EntryCheck::Absent
-    } else {
-        cache.check_entry(&key, true)
-    };
-    record.reasons = match found {
-        EntryCheck::Complete(m) => {
-            record.output = Some(m.output);
-            let _ = cache.write_slot(experiment, &inst.id, &comps);
-            return (record, Some(*m));
-        }
-        _ if forced => vec![Reason::Forced],
-        EntryCheck::Damaged(d) => vec![Reason::ArtifactDamaged {
-            file: d.file,
-            problem: d.problem,
-        }],
-        EntryCheck::Absent => {
-            if let Some(m) = compute.fetch(cache, &key, progress) {
-                record.state = State::Pulled;
-                record.output = Some(m.output);
-                let _ = cache.write_slot(experiment, &inst.id, &comps);
-                return (record, Some(m));
-            }
-            stale_reasons(cache, experiment, inst, &comps, &key)
-        }
-    };
+    record.reasons = reasons;
     // One process computes a key at a time: wait for its lock, then look again, since the
     // holder may have just committed it (then this process picks the result up).
     let _lock = match cache.lock_key(&key) {

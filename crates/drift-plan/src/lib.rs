@@ -197,6 +197,30 @@ impl Plan {
         out
     }
 
+    /// The instances grouped by depth in the DAG: level 0 has no inputs, and every other
+    /// instance sits one level below its deepest input. So the instances of one level depend
+    /// only on earlier levels (they can be handled in parallel once those are done); each level
+    /// lists its instances in plan order.
+    pub fn levels(&self) -> Vec<Vec<NodeIndex>> {
+        let mut depth = vec![0usize; self.instances.len()];
+        let mut levels: Vec<Vec<NodeIndex>> = Vec::new();
+        // `instances` is in a topological order: every input's depth is known before its user's.
+        for (i, inst) in self.instances.iter().enumerate() {
+            let d = inst
+                .inputs
+                .iter()
+                .map(|input| depth[input.node.index()] + 1)
+                .max()
+                .unwrap_or(0);
+            depth[i] = d;
+            if levels.len() <= d {
+                levels.resize_with(d + 1, Vec::new);
+            }
+            levels[d].push(NodeIndex::new(i));
+        }
+        levels
+    }
+
     /// The first data instance upstream of `ix` (following first inputs).
     pub fn data_ancestor(&self, ix: NodeIndex) -> Option<NodeIndex> {
         let mut cur = ix;
@@ -1522,6 +1546,47 @@ n_test = 4
                 .map(|n| p.get(n).id.clone()),
             Some("data.a".into())
         );
+    }
+
+    #[test]
+    fn levels_group_instances_by_depth_in_plan_order() {
+        let text = format!(
+            "{DATA}[data.b]\ngenerator = \"checkerboard\"\nn_train = 10\nn_test = 4\n\
+             [train.t]\nmethod = \"flow_matching\"\nsweep.data = [\"data.a\", \"data.b\"]\nsteps = 1\n\
+             [sample.s]\nmodel = \"train.t\"\nsolver = \"euler\"\nn = 4\nnfe = 1\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
+        );
+        let p = plan(&text).unwrap();
+        let levels = p.levels();
+        let named: Vec<Vec<&str>> = levels
+            .iter()
+            .map(|l| l.iter().map(|&ix| p.get(ix).id.as_str()).collect())
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                vec!["data.a", "data.b"],
+                vec!["train.t[data=a]", "train.t[data=b]"],
+                vec!["sample.s[data=a]", "sample.s[data=b]"],
+                vec!["eval.e[data=a]", "eval.e[data=b]"],
+            ]
+        );
+        // Every instance exactly once, each after all of its inputs, each level in plan order.
+        let mut level_of = vec![usize::MAX; p.instances.len()];
+        for (d, level) in levels.iter().enumerate() {
+            assert!(level.windows(2).all(|w| w[0] < w[1]), "{named:?}");
+            for &ix in level {
+                assert_eq!(level_of[ix.index()], usize::MAX, "{named:?}");
+                level_of[ix.index()] = d;
+            }
+        }
+        for (i, inst) in p.instances.iter().enumerate() {
+            assert!(
+                inst.inputs
+                    .iter()
+                    .all(|input| level_of[input.node.index()] < level_of[i])
+            );
+        }
+        assert!(level_of.iter().all(|&d| d != usize::MAX));
     }
 
     #[test]

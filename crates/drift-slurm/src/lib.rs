@@ -13,7 +13,7 @@ pub mod commands;
 use commands::{JobId, JobState, SlurmError};
 use drift_cache::{Cache, EntryCheck};
 use drift_exec::{
-    Completion, EntrySource, Launcher, Progress, Ready, Reason, Record, State, stale_reasons,
+    Completion, EntrySource, Launcher, LookUp, Progress, Ready, Reason, Record, State,
 };
 use drift_plan::key::{KeyComponents, StageKey};
 use drift_plan::{NodeIndex, Plan};
@@ -96,14 +96,22 @@ struct JobRecord {
     id: String,
 }
 
+/// The Slurm executor's state directory in `cache`: `<cache>/v1/slurm/`.
+fn slurm_dir(cache: &Cache) -> PathBuf {
+    cache.root().join("slurm")
+}
+
+/// Where the live job computing `key` is recorded: `<cache>/v1/slurm/jobs/<key>.json`.
+fn job_record_path(cache: &Cache, key: &StageKey) -> PathBuf {
+    slurm_dir(cache)
+        .join("jobs")
+        .join(format!("{}.json", key.hex()))
+}
+
 /// The Slurm job a coordinator recorded as computing `key` (it may have ended since), with its
 /// log: `drift status` shows it beside a stale instance.
 pub fn recorded_job(cache: &Cache, key: &StageKey) -> Option<(String, PathBuf)> {
-    let path = cache
-        .root()
-        .join("slurm")
-        .join("jobs")
-        .join(format!("{}.json", key.hex()));
+    let path = job_record_path(cache, key);
     let record: JobRecord = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     Some((record.job, record.log))
 }
@@ -182,12 +190,14 @@ impl<'a> SlurmLauncher<'a> {
         remote: Option<&'a dyn EntrySource>,
         interrupted: &'a AtomicBool,
     ) -> Result<Self, SetupError> {
+        // `drift check` rejects 0 in a spec with its position; this guards settings built in
+        // code (the fields are public), where 0 would make empty arrays.
         if settings.params.max_array_size == 0 {
             return Err(SetupError::Settings(
                 "max_array_size = 0: give at least 1".into(),
             ));
         }
-        let dir = cache.root().join("slurm");
+        let dir = slurm_dir(cache);
         for sub in ["tasks", "logs", "jobs"] {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).map_err(|source| SetupError::Io { path, source })?;
@@ -215,8 +225,9 @@ impl<'a> SlurmLauncher<'a> {
         self.spec.resources(inst.kind, &inst.stage)
     }
 
+    /// [`job_record_path`] in this launcher's cache.
     fn journal(&self, key: &StageKey) -> PathBuf {
-        self.dir.join("jobs").join(format!("{}.json", key.hex()))
+        job_record_path(self.cache, key)
     }
 
     fn fail(&mut self, ix: NodeIndex, key: StageKey, reasons: Vec<Reason>, error: String) {
@@ -557,48 +568,34 @@ impl<'a> SlurmLauncher<'a> {
 
 impl Launcher for SlurmLauncher<'_> {
     fn launch(&mut self, ready: Vec<Ready>) {
-        let experiment = &self.plan.experiment_name;
         let mut to_run: Vec<Submitted> = Vec::new();
         for r in ready {
-            let inst = self.plan.get(r.ix);
-            let digests: Vec<_> = r.inputs.iter().map(|m| m.output).collect();
-            let comps = inst.key_components(self.plan, &digests);
-            let key = comps.key();
-            let found = if r.forced {
-                EntryCheck::Absent
-            } else {
-                self.cache.check_entry(&key, true)
-            };
-            let reasons = match found {
-                EntryCheck::Complete(m) => {
-                    // Fresh: never submitted. A job record left by a killed coordinator whose
-                    // job finished is done with.
-                    let _ = std::fs::remove_file(self.journal(&key));
-                    let mut record = Record::new(inst, State::Cached);
-                    record.key = Some(key);
-                    record.output = Some(m.output);
-                    let _ = self.cache.write_slot(experiment, &inst.id, &comps);
-                    self.immediate.push_back((r.ix, record, Some(*m)));
+            let (key, comps, reasons) = match drift_exec::look_up(
+                self.plan,
+                self.cache,
+                self.remote,
+                self.progress,
+                r.ix,
+                &r.inputs,
+                r.forced,
+            ) {
+                LookUp::Found { record, manifest } => {
+                    // Fresh (here or pulled from the remote): never submitted. When the entry
+                    // was already here, a job record left by a killed coordinator whose job
+                    // finished is done with.
+                    if record.state == State::Cached
+                        && let Some(key) = &record.key
+                    {
+                        let _ = std::fs::remove_file(self.journal(key));
+                    }
+                    self.immediate.push_back((r.ix, record, Some(*manifest)));
                     continue;
                 }
-                _ if r.forced => vec![Reason::Forced],
-                EntryCheck::Damaged(d) => vec![Reason::ArtifactDamaged {
-                    file: d.file,
-                    problem: d.problem,
-                }],
-                EntryCheck::Absent => {
-                    if let Some(m) =
-                        drift_exec::fetch_remote(self.remote, self.cache, &key, self.progress)
-                    {
-                        let mut record = Record::new(inst, State::Pulled);
-                        record.key = Some(key);
-                        record.output = Some(m.output);
-                        let _ = self.cache.write_slot(experiment, &inst.id, &comps);
-                        self.immediate.push_back((r.ix, record, Some(m)));
-                        continue;
-                    }
-                    stale_reasons(self.cache, experiment, inst, &comps, &key)
-                }
+                LookUp::Stale {
+                    key,
+                    comps,
+                    reasons,
+                } => (key, comps, reasons),
             };
             to_run.push(Submitted {
                 ix: r.ix,

@@ -117,6 +117,12 @@ impl Settings for Resources {
     /// The forms Slurm accepts for `memory` and `time`, so a typo fails at `drift check`
     /// rather than in the first job.
     fn check(&self) -> Result<(), (String, String)> {
+        if self.cpus == Some(0) {
+            return Err((
+                "cpus".into(),
+                "cpus = 0: give at least 1 (or leave it out for the cluster's default)".into(),
+            ));
+        }
         if let Some(m) = &self.memory {
             let digits = m.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
             if digits.is_empty()
@@ -167,6 +173,12 @@ fn is_slurm_time(t: &str) -> bool {
 impl Settings for SlurmParams {
     fn check(&self) -> Result<(), (String, String)> {
         self.resources.check()?;
+        if self.max_array_size == 0 {
+            return Err((
+                "max_array_size".into(),
+                "max_array_size = 0: give at least 1 (the cluster's MaxArraySize or less)".into(),
+            ));
+        }
         if !(self.poll_min_s > 0.0 && self.poll_min_s.is_finite()) {
             return Err((
                 "poll_min_s".into(),
