@@ -1530,14 +1530,18 @@ n_test = 4
         assert!(bad.to_string().contains("matches no instance"), "{bad}");
     }
 
-    #[test]
-    fn eval_reads_the_test_split_of_the_data_behind_its_samples() {
-        let text = format!(
+    /// Two data sets, a training per data set, a sample and an eval of each training.
+    fn two_data_pipeline() -> String {
+        format!(
             "{DATA}[data.b]\ngenerator = \"checkerboard\"\nn_train = 10\nn_test = 4\n\
              [train.t]\nmethod = \"flow_matching\"\nsweep.data = [\"data.a\", \"data.b\"]\nsteps = 1\n\
              [sample.s]\nmodel = \"train.t\"\nsolver = \"euler\"\nn = 4\nnfe = 1\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
-        );
-        let p = plan(&text).unwrap();
+        )
+    }
+
+    #[test]
+    fn eval_reads_the_test_split_of_the_data_behind_its_samples() {
+        let p = plan(&two_data_pipeline()).unwrap();
         let e = p.get(p.find("eval.e[data=b]").unwrap());
         let data = e.input("test_data").unwrap();
         assert_eq!(p.get(data).id, "data.b");
@@ -1550,12 +1554,7 @@ n_test = 4
 
     #[test]
     fn levels_group_instances_by_depth_in_plan_order() {
-        let text = format!(
-            "{DATA}[data.b]\ngenerator = \"checkerboard\"\nn_train = 10\nn_test = 4\n\
-             [train.t]\nmethod = \"flow_matching\"\nsweep.data = [\"data.a\", \"data.b\"]\nsteps = 1\n\
-             [sample.s]\nmodel = \"train.t\"\nsolver = \"euler\"\nn = 4\nnfe = 1\n[eval.e]\nsamples = \"sample.s\"\nmetrics = [\"w2\"]\n"
-        );
-        let p = plan(&text).unwrap();
+        let p = plan(&two_data_pipeline()).unwrap();
         let levels = p.levels();
         let named: Vec<Vec<&str>> = levels
             .iter()
