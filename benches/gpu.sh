@@ -17,7 +17,7 @@
 #          environment has them); the driver provides libcuda.so.1.
 # Env:     GPU_DEVICE=cuda        the device under test; GPU_DEVICE=cpu rehearses the whole script
 #                                 on a machine without a GPU (every "GPU" figure is then the CPU's)
-#          AGM_STEPS=2000         AGM toy training steps per instance on the GPU
+#          AGM_STEPS=1000         AGM toy training steps per instance on the GPU (4 instances)
 #          CPU_AGM_STEPS=200      the same on the CPU (steps/s is what is compared)
 #          QUICK_SET="..."        extra `--set` overrides for the quick start (rehearsals)
 #          RESULTS=dir            where results go (default: $OUT if set, else target/gpu-bench)
@@ -29,7 +29,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 GPU_DEVICE=${GPU_DEVICE:-cuda}
-AGM_STEPS=${AGM_STEPS:-2000}
+AGM_STEPS=${AGM_STEPS:-1000}
 CPU_AGM_STEPS=${CPU_AGM_STEPS:-200}
 QUICK_SET=${QUICK_SET:-}
 RESULTS=${RESULTS:-${OUT:-$ROOT/target/gpu-bench}}
