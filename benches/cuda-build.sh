@@ -139,4 +139,8 @@ mkdir -p "$CARRY"
 strip -o "$CARRY/drift.tmp" "$OUT/drift"
 gzip -9 -c "$CARRY/drift.tmp" > "$CARRY/drift.gz.tmp" && mv "$CARRY/drift.gz.tmp" "$CARRY/drift.gz"
 rm -f "$CARRY/drift.tmp"
+{
+  echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) from git $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
+  echo "cuda: nvcc $("$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), compute capability $CUDA_COMPUTE_CAP"
+} > "$CARRY/build.txt"
 echo "compact copy: $CARRY/drift.gz ($(du -h "$CARRY/drift.gz" | cut -f1); unpacked and run by benches/gpu.sh)"

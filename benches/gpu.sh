@@ -75,7 +75,8 @@ missing=$(ldd "$DRIFT" 2>/dev/null | grep 'not found' | awk '{print $1}' | tr '\
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "drift: $("$DRIFT" --version) ($DRIFT)"
-  echo "git: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+  echo "git: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown) (this tree)"
+  [ -f target/gpu-carry/build.txt ] && sed 's/^/binary /' target/gpu-carry/build.txt
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
   if command -v nvidia-smi > /dev/null; then
     echo "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)"
@@ -107,7 +108,7 @@ run_drift() {
   rc=$?
   end=$(date +%s.%N)
   echo "$rc" > "$dir/rc"
-  echo "$end - $start" | bc > "$dir/wall_s"
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }' > "$dir/wall_s"
   tail -1 "$dir/log.txt"
   if [ "$rc" -ne 0 ]; then
     failed=1
