@@ -67,6 +67,12 @@ EOF
 )
   [ -n "$wheel_libs" ] && export LD_LIBRARY_PATH=$wheel_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
+# The driver's libcuda.so.1 where the loader's cache does not list it (container mounts).
+if ldd "$DRIFT" 2>/dev/null | grep -q 'libcuda.so.1 => not found'; then
+  for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib/wsl/lib; do
+    [ -e "$d/libcuda.so.1" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d && break
+  done
+fi
 missing=$(ldd "$DRIFT" 2>/dev/null | grep 'not found' | awk '{print $1}' | tr '\n' ' ')
 [ -z "$missing" ] || die "$DRIFT cannot start, missing: $missing(libcuda.so.1 comes with the NVIDIA driver; the others from cuda-lib/ beside the binary or NVIDIA's CUDA 13 wheels)"
 "$DRIFT" --version > /dev/null || die "$DRIFT does not start"
