@@ -22,6 +22,16 @@ import sys
 LOSS_RTOL = 0.02
 CELL_RTOL = 0.05
 
+# The runs gpu.sh makes (runs/<name>/), in the order of the summary table.
+LABELS = {
+    "agm-gpu": "AGM toy, batch 2048, one training at a time",
+    "agm-cpu": "AGM toy, batch 2048, 4 trainings sharing the cores",
+    "quick-gpu": "quick start, default scheduling",
+    "quick-cpu": "quick start, default scheduling",
+    "agree-gpu": "AGM toy short (agreement run)",
+    "agree-cpu": "AGM toy short (agreement run)",
+}
+
 PROGRESS = re.compile(r"^\s*(\S+): step (\d+)/(\d+) loss (\S+)\s*$")
 
 
@@ -138,7 +148,7 @@ def mean(xs):
 
 def main():
     results, device = sys.argv[1], sys.argv[2]
-    runs = {n: load_run(results, n) for n in ["agree-cpu", "agree-gpu", "agm-gpu", "agm-cpu", "quick-gpu", "quick-cpu"]}
+    runs = {n: load_run(results, n) for n in LABELS}
     machine = read(os.path.join(results, "machine.txt"), "").strip()
     problems = []
     for r in runs.values():
@@ -175,16 +185,8 @@ def main():
         "| workload | device | wall s | trainings | mean steps/s per training | mean samples/s per sample set |",
         "|---|---|---|---|---|---|",
     ]
-    labels = {
-        "agm-gpu": ("AGM toy, batch 2048, one training at a time", device),
-        "agm-cpu": ("AGM toy, batch 2048, 4 trainings sharing the cores", "cpu"),
-        "quick-gpu": ("quick start, default scheduling", device),
-        "quick-cpu": ("quick start, default scheduling", "cpu"),
-        "agree-gpu": ("AGM toy short (agreement run)", device),
-        "agree-cpu": ("AGM toy short (agreement run)", "cpu"),
-    }
-    for name, (what, dev) in labels.items():
-        v = s[name]
+    for name, what in LABELS.items():
+        v, dev = s[name], (device if name.endswith("-gpu") else "cpu")
         lines.append(
             f"| {what} | {dev} | {v['wall_s']:.1f} | {v['trainings']} | {v['mean_train_steps_per_s']:.1f} | {v['mean_samples_per_s']:.0f} |"
         )

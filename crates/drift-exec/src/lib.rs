@@ -264,28 +264,20 @@ fn check_instance(
             .then(|| cache.verify_content(&key, &m))
             .flatten()
         {
-            Some(d) => {
-                record.reasons = vec![Reason::ArtifactDamaged {
-                    file: d.file,
-                    problem: d.problem,
-                }]
-            }
+            Some(d) => record.reasons = vec![d.into()],
             None => record.state = State::Fresh,
         }
     } else if let EntryCheck::Damaged(d) = found {
-        record.reasons = vec![Reason::ArtifactDamaged {
-            file: d.file,
-            problem: d.problem,
-        }];
-    } else if let Some(f) = cache
-        .read_failure(&plan.experiment_name, &inst.id)
-        .filter(|f| f.key == key)
-    {
-        let comps = inst.key_components(plan, &digests);
-        record.state = State::Failed;
-        record.error = Some(f.error);
-        record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
+        record.reasons = vec![d.into()];
     } else {
+        // Stale: a failure recorded under this very key shows as failed, with the same reasons.
+        if let Some(f) = cache
+            .read_failure(&plan.experiment_name, &inst.id)
+            .filter(|f| f.key == key)
+        {
+            record.state = State::Failed;
+            record.error = Some(f.error);
+        }
         let comps = inst.key_components(plan, &digests);
         record.reasons = stale_reasons(cache, &plan.experiment_name, inst, &comps, &key);
     }
@@ -635,10 +627,7 @@ pub fn look_up(
     let reasons = match found {
         EntryCheck::Complete(m) => return found_as(State::Cached, m),
         _ if forced => vec![Reason::Forced],
-        EntryCheck::Damaged(d) => vec![Reason::ArtifactDamaged {
-            file: d.file,
-            problem: d.problem,
-        }],
+        EntryCheck::Damaged(d) => vec![d.into()],
         EntryCheck::Absent => {
             if let Some(m) = fetch_remote(remote, cache, &key, progress) {
                 return found_as(State::Pulled, Box::new(m));

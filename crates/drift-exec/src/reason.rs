@@ -35,6 +35,16 @@ pub enum Reason {
     UpstreamFailed { input: String },
 }
 
+/// A damaged cache entry (a file missing, truncated or altered) as the reason to recompute it.
+impl From<drift_cache::Damage> for Reason {
+    fn from(d: drift_cache::Damage) -> Self {
+        Reason::ArtifactDamaged {
+            file: d.file,
+            problem: d.problem,
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

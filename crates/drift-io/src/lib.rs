@@ -71,8 +71,9 @@
 //!
 //! Writing the same input twice with the same build of drift gives byte-identical files:
 //! the Parquet writer settings are fixed (see [`writer_properties`]: format 1.0 data
-//! pages, ZSTD level 1 only for labelled tables, row groups of at most [`ROW_GROUP_ROWS`] rows, page statistics,
-//! no bloom filters, no timestamps), the Arrow schema stored in the footer is derived
+//! pages, ZSTD level 1 only for labelled tables, row groups of at most [`ROW_GROUP_ROWS`]
+//! rows, page statistics, no bloom filters, no timestamps), the Arrow schema stored in the
+//! footer is derived
 //! from the data only, and files are produced in memory and then written with
 //! [`write_atomic`], so a reader never sees a half-written artifact.
 //!
